@@ -1,0 +1,201 @@
+//! What one cell run is asked to do: the serialisable request that crosses
+//! from a (possibly multi-threaded) caller to the single-threaded supervisor.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AgentName, CellError, Limits};
+
+/// Where the agent folder appears inside the cell (read-only).
+pub const CELL_AGENT_DIR: &str = "/agent";
+/// The only writable place inside the cell: a RAM tmpfs, `$HOME` and `$TMPDIR`.
+pub const CELL_TMP_DIR: &str = "/tmp";
+/// Where the membrane socket appears inside the cell.
+pub const CELL_SOCKET_PATH: &str = "/run/silo/membrane.sock";
+
+/// A protection layer that a debug build may switch off, so the escape suite
+/// can show that each probe really detects an escape when its defence is
+/// missing. Release builds refuse every weakening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weakening {
+    /// Do not install the seccomp filter.
+    Seccomp,
+    /// Do not apply Landlock.
+    Landlock,
+    /// Stay in the host's network namespace.
+    NetNs,
+}
+
+impl std::str::FromStr for Weakening {
+    type Err = CellError;
+    fn from_str(s: &str) -> Result<Self, CellError> {
+        match s {
+            "seccomp" => Ok(Weakening::Seccomp),
+            "landlock" => Ok(Weakening::Landlock),
+            "net-ns" => Ok(Weakening::NetNs),
+            other => Err(CellError::InvalidSpec(format!(
+                "unknown weakening `{other}` (seccomp, landlock, net-ns)"
+            ))),
+        }
+    }
+}
+
+/// One cell run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellSpec {
+    /// Unique id, `c-` and 12 hex digits.
+    pub id: String,
+    /// The agent's name: decides its host uid/gid.
+    pub agent: AgentName,
+    /// Host path of the agent folder, mounted read-only at [`CELL_AGENT_DIR`].
+    pub agent_dir: Option<PathBuf>,
+    /// argv; argv[0] is looked up in the cell's PATH.
+    pub command: Vec<String>,
+    /// Extra environment for the agent (the rest is cleared).
+    pub env: Vec<(String, String)>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Host path of the membrane socket, bind-mounted at [`CELL_SOCKET_PATH`].
+    pub socket: Option<PathBuf>,
+    /// Extra host paths to bind read-only at the same path in the cell.
+    pub ro_binds: Vec<PathBuf>,
+    /// Where the registry and the root mount point live.
+    pub run_dir: PathBuf,
+    /// Debug builds only: layers to switch off for escape-suite controls.
+    #[serde(default)]
+    pub weaken: Vec<Weakening>,
+}
+
+impl CellSpec {
+    /// A spec with defaults, a fresh id and the default run directory.
+    pub fn new(agent: AgentName, command: Vec<String>) -> Self {
+        CellSpec {
+            id: new_cell_id(),
+            agent,
+            agent_dir: None,
+            command,
+            env: Vec::new(),
+            limits: Limits::default(),
+            socket: None,
+            ro_binds: Vec::new(),
+            run_dir: crate::default_run_dir(),
+            weaken: Vec::new(),
+        }
+    }
+
+    /// Checks everything that can be checked before any namespace exists.
+    pub fn validate(&self) -> Result<(), CellError> {
+        if self.command.is_empty() || self.command.iter().any(|a| a.contains('\0')) {
+            return Err(CellError::InvalidSpec(
+                "no command given: use `silo cell run [OPTIONS] -- CMD [ARGS...]`".into(),
+            ));
+        }
+        if !self.id.starts_with("c-") || self.id.len() != 14 || !self.id[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CellError::InvalidSpec(format!("invalid cell id `{}`", self.id)));
+        }
+        self.limits.validate()?;
+        if let Some(d) = &self.agent_dir {
+            if !d.is_absolute() || !d.is_dir() {
+                return Err(CellError::AgentDirMissing(d.clone()));
+            }
+        }
+        if let Some(s) = &self.socket {
+            use std::os::unix::fs::FileTypeExt;
+            let ok = std::fs::metadata(s).map(|m| m.file_type().is_socket()).unwrap_or(false);
+            if !ok || !s.is_absolute() {
+                return Err(CellError::SocketMissing(s.clone()));
+            }
+        }
+        for b in &self.ro_binds {
+            if !b.is_absolute() || !b.exists() {
+                return Err(CellError::InvalidSpec(format!(
+                    "--ro-bind `{}` must be an existing absolute path",
+                    b.display()
+                )));
+            }
+            let forbidden = ["/", "/proc", "/sys", "/dev", "/tmp", "/run", "/agent", "/etc"];
+            if forbidden.iter().any(|f| b == std::path::Path::new(f)) {
+                return Err(CellError::InvalidSpec(format!(
+                    "--ro-bind `{}` would expose or shadow a path the cell owns",
+                    b.display()
+                )));
+            }
+        }
+        for (k, v) in &self.env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+                return Err(CellError::InvalidSpec(format!("invalid environment variable `{k}`")));
+            }
+        }
+        if !self.weaken.is_empty() && !cfg!(debug_assertions) {
+            return Err(CellError::InvalidSpec(
+                "weakenings exist only in debug builds, for the escape suite".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn weakened(&self, w: Weakening) -> bool {
+        cfg!(debug_assertions) && self.weaken.contains(&w)
+    }
+}
+
+/// `c-` and 12 random hex digits.
+pub fn new_cell_id() -> String {
+    let mut b = [0u8; 6];
+    // getrandom only fails without any entropy source; fall back to time and
+    // pid, which are unique enough for a local id.
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0) as u64
+            ^ u64::from(std::process::id());
+        b.copy_from_slice(&t.to_le_bytes()[..6]);
+    }
+    let mut s = String::from("c-");
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> CellSpec {
+        CellSpec::new(AgentName::new("t").unwrap(), vec!["/bin/true".into()])
+    }
+
+    #[test]
+    fn ids_are_well_formed_and_fresh() {
+        let a = new_cell_id();
+        assert!(spec().validate().is_ok());
+        assert_eq!(a.len(), 14);
+        assert_ne!(a, new_cell_id());
+    }
+
+    #[test]
+    fn bad_specs_are_refused() {
+        let mut s = spec();
+        s.command.clear();
+        assert!(s.validate().is_err());
+        let mut s = spec();
+        s.agent_dir = Some("/definitely/not/here".into());
+        assert!(matches!(s.validate(), Err(CellError::AgentDirMissing(_))));
+        let mut s = spec();
+        s.socket = Some("/etc/hostname".into());
+        assert!(matches!(s.validate(), Err(CellError::SocketMissing(_))));
+        let mut s = spec();
+        s.ro_binds = vec!["/".into()];
+        assert!(s.validate().is_err());
+        let mut s = spec();
+        s.ro_binds = vec!["relative".into()];
+        assert!(s.validate().is_err());
+        let mut s = spec();
+        s.env = vec![("A=B".into(), "x".into())];
+        assert!(s.validate().is_err());
+    }
+}

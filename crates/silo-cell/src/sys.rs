@@ -1,0 +1,93 @@
+//! The few system calls that need `unsafe`: clone into new namespaces, fork
+//! inside the cell, signal handlers, and close_range. Everything else goes
+//! through `nix`'s safe wrappers.
+
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::{ForkResult, Pid};
+
+/// Runs `child` in a new process created with `flags` (namespaces) and
+/// `SIGCHLD` as exit signal. The child gets a copy of our memory.
+pub(crate) fn clone_with(flags: CloneFlags, child: Box<dyn FnMut() -> isize + '_>) -> Result<Pid, Errno> {
+    // 1 MiB is plenty for the init's mount setup and the agent's pre-exec.
+    let mut stack = vec![0u8; 1 << 20];
+    // SAFETY: the supervisor checked it is single-threaded, so the child (a
+    // copy of this process without CLONE_VM) may allocate and take locks; the
+    // stack outlives the call because the child has its own copy of it.
+    unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
+}
+
+/// fork(2) inside the cell's init, which is single-threaded.
+pub(crate) fn fork_in_init() -> Result<ForkResult, Errno> {
+    // SAFETY: the cell's init is a single-threaded copy of the supervisor, so
+    // the child may run arbitrary code before exec.
+    unsafe { nix::unistd::fork() }
+}
+
+extern "C" fn note_signal(_: libc::c_int) {}
+
+/// Installs a do-nothing handler for `sig`, so that PID 1 of a pid namespace
+/// (which ignores signals left at SIG_DFL) still receives it while it is
+/// blocked and waited for with sigtimedwait.
+pub(crate) fn install_noop_handler(sig: Signal) -> Result<(), Errno> {
+    let action = SigAction::new(SigHandler::Handler(note_signal), SaFlags::SA_RESTART, SigSet::empty());
+    // SAFETY: the handler is async-signal-safe (it does nothing).
+    unsafe { nix::sys::signal::sigaction(sig, &action) }.map(|_| ())
+}
+
+/// Restores the default disposition of `sig` (for the agent before exec).
+pub(crate) fn default_handler(sig: Signal) -> Result<(), Errno> {
+    let action = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_DFL installs no code of ours.
+    unsafe { nix::sys::signal::sigaction(sig, &action) }.map(|_| ())
+}
+
+/// Marks every fd from `first` up close-on-exec.
+pub(crate) fn cloexec_from(first: RawFd) -> Result<(), Errno> {
+    let first = u32::try_from(first).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on our own
+    // descriptors; it touches no memory.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    Errno::result(r).map(|_| ())
+}
+
+/// Closes every fd from `first` up except `keep`.
+pub(crate) fn close_all_from(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> = keep.iter().filter_map(|k| u32::try_from(*k).ok()).collect();
+    keep.sort_unstable();
+    let mut lo = u32::try_from(first).map_err(|_| Errno::EINVAL)?;
+    for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if k < lo {
+            continue;
+        }
+        if k > lo {
+            let hi = if k == u32::MAX { u32::MAX } else { k - 1 };
+            // SAFETY: closes only our own descriptors in [lo, hi]; no Rust
+            // object owns them in the cell's init (it only uses the kept ones).
+            let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+            Errno::result(r)?;
+        }
+        lo = k.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// sigtimedwait(2): the next signal of `set`, or `None` when `timeout` passes.
+pub(crate) fn sigtimedwait(set: &SigSet, timeout: std::time::Duration) -> Result<Option<i32>, Errno> {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    let raw: &libc::sigset_t = set.as_ref();
+    // SAFETY: both pointers refer to live, initialised values for the whole
+    // call; a null siginfo pointer is allowed.
+    let r = unsafe { libc::sigtimedwait(raw, std::ptr::null_mut(), &ts) };
+    match Errno::result(r) {
+        Ok(sig) => Ok(Some(sig)),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

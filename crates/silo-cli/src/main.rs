@@ -1,0 +1,75 @@
+//! The `silo` command line: argument structs, dispatch and output formatting
+//! only. Every decision and every syscall lives in a library crate; this crate
+//! must never grow logic that a test of the library would not see.
+//!
+//! The hidden `__cell-supervise` entry is chosen here, before any thread or
+//! async runtime starts, because the cell supervisor must be single-threaded
+//! to `clone(2)` into new namespaces safely.
+
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// silo: run untrusted AI agents in a padded cell.
+#[derive(Parser, Debug)]
+#[command(name = "silo", version, about, long_about = None)]
+struct Cli {
+    /// Where silo keeps its state (keys, audit log, outbox).
+    #[arg(long, global = true, env = "SILO_DATA_DIR", default_value = "silo-data")]
+    data_dir: PathBuf,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command may read.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The data directory (`--data-dir` / `SILO_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `--json`: print JSON for scripts.
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run and manage cells: one sandboxed agent invocation each.
+    #[command(subcommand)]
+    Cell(cmd::cell::CellCmd),
+    // <silo-cli: more command groups below this line>
+    /// Internal: the single-threaded cell supervisor, started by library
+    /// callers that may be multi-threaded. Reads a cell spec as JSON on stdin.
+    #[command(name = "__cell-supervise", hide = true)]
+    CellSupervise {
+        /// Where to write the outcome JSON.
+        #[arg(long)]
+        outcome: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx {
+        data_dir: cli.data_dir,
+        json: cli.json,
+    };
+    let result = match cli.command {
+        Command::Cell(c) => cmd::cell::run(c, &ctx),
+        // <silo-cli: more dispatch arms below this line>
+        Command::CellSupervise { outcome } => cmd::cell::supervise_stdin(outcome),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("silo: {err:#}");
+            ExitCode::from(cmd::exit_code_for(&err))
+        }
+    }
+}
