@@ -18,7 +18,9 @@ use nix::unistd::{Gid, Uid};
 
 use crate::identity::CELL_AGENT_ID;
 use crate::init::{InitContext, FORWARDED};
-use crate::{landlock_rules, rootfs, seccomp, sys, Weakening, CELL_AGENT_DIR, CELL_SOCKET_PATH, CELL_TMP_DIR};
+use crate::{
+    landlock_rules, rootfs, seccomp, sys, Weakening, CELL_AGENT_DIR, CELL_SOCKET_PATH, CELL_TMP_DIR,
+};
 
 /// The agent's PATH inside the cell.
 pub(crate) const CELL_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -84,13 +86,15 @@ fn prepare_and_exec(ctx: &InitContext<'_>) -> Result<Never, ExecError> {
     for s in FORWARDED {
         sys::default_handler(s).map_err(step("restore signal handlers"))?;
     }
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(step("signal mask"))?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(step("signal mask"))?;
     // A new session: no controlling terminal, so TIOCSTI has no target.
     nix::unistd::setsid().map_err(step("setsid"))?;
 
     let l = &spec.limits;
     setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(step("rlimit core"))?;
-    setrlimit(Resource::RLIMIT_FSIZE, l.fsize_bytes, l.fsize_bytes).map_err(step("rlimit fsize"))?;
+    setrlimit(Resource::RLIMIT_FSIZE, l.fsize_bytes, l.fsize_bytes)
+        .map_err(step("rlimit fsize"))?;
     setrlimit(Resource::RLIMIT_NOFILE, l.nofile, l.nofile).map_err(step("rlimit nofile"))?;
     if ctx.memory_fallback {
         // No memory cgroup: address space is a cruder bound, better than none.
@@ -103,14 +107,29 @@ fn prepare_and_exec(ctx: &InitContext<'_>) -> Result<Never, ExecError> {
         caps::drop(None, CapSet::Bounding, cap).map_err(step("drop bounding capabilities"))?;
     }
     let id = CELL_AGENT_ID;
-    nix::unistd::setgroups(&[]).or_else(|e| if ctx.root_mode { Err(e) } else { Ok(()) }).map_err(step("setgroups"))?;
-    nix::unistd::setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id)).map_err(step("setresgid"))?;
-    nix::unistd::setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id)).map_err(step("setresuid"))?;
-    for set in [CapSet::Ambient, CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
+    nix::unistd::setgroups(&[])
+        .or_else(|e| if ctx.root_mode { Err(e) } else { Ok(()) })
+        .map_err(step("setgroups"))?;
+    nix::unistd::setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
+        .map_err(step("setresgid"))?;
+    nix::unistd::setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id))
+        .map_err(step("setresuid"))?;
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ] {
         caps::clear(None, set).map_err(step("clear capabilities"))?;
     }
     nix::sys::prctl::set_no_new_privs().map_err(step("no_new_privs"))?;
-    for set in [CapSet::Ambient, CapSet::Inheritable, CapSet::Effective, CapSet::Permitted, CapSet::Bounding] {
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+        CapSet::Bounding,
+    ] {
         let held = caps::read(None, set).map_err(step("read capabilities"))?;
         if !held.is_empty() {
             return Err(ExecError::Failed {
@@ -120,7 +139,11 @@ fn prepare_and_exec(ctx: &InitContext<'_>) -> Result<Never, ExecError> {
         }
     }
 
-    let workdir = if spec.agent_dir.is_some() { CELL_AGENT_DIR } else { CELL_TMP_DIR };
+    let workdir = if spec.agent_dir.is_some() {
+        CELL_AGENT_DIR
+    } else {
+        CELL_TMP_DIR
+    };
     nix::unistd::chdir(workdir).map_err(step("chdir"))?;
 
     if !spec.weakened(Weakening::Landlock) {
@@ -130,7 +153,8 @@ fn prepare_and_exec(ctx: &InitContext<'_>) -> Result<Never, ExecError> {
         landlock_rules::apply(&grants).map_err(step("landlock"))?;
     }
 
-    let program = resolve(&spec.command[0]).ok_or_else(|| ExecError::NotFound(spec.command[0].clone()))?;
+    let program =
+        resolve(&spec.command[0]).ok_or_else(|| ExecError::NotFound(spec.command[0].clone()))?;
     let argv = spec
         .command
         .iter()

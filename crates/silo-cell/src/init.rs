@@ -50,7 +50,11 @@ pub(crate) struct InitContext<'a> {
 }
 
 /// The body of the cloned child. Never returns to the supervisor's code.
-pub(crate) fn main(ctx: &InitContext<'_>, sync: &mut Option<OwnedFd>, status: &mut Option<OwnedFd>) -> isize {
+pub(crate) fn main(
+    ctx: &InitContext<'_>,
+    sync: &mut Option<OwnedFd>,
+    status: &mut Option<OwnedFd>,
+) -> isize {
     let (Some(sync), Some(status)) = (sync.take(), status.take()) else {
         return 1;
     };
@@ -100,8 +104,12 @@ fn run(ctx: &InitContext<'_>, sync: OwnedFd, status: &OwnedFd) -> InitReport {
         // bind sources behind root-only directories could be opened. Become
         // the cell's root, which maps to an unprivileged host id.
         nix::unistd::setgroups(&[])
-            .and_then(|_| nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)))
-            .and_then(|_| nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)))
+            .and_then(|_| {
+                nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            })
+            .and_then(|_| {
+                nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            })
             .map_err(|e| rootfs::Failure {
                 stage: "drop host identity".into(),
                 message: e.to_string(),

@@ -41,7 +41,10 @@ fn access(g: Grant) -> BitFlags<AccessFs> {
         Grant::ReadWriteFiles => read | AccessFs::WriteFile,
         Grant::Scratch => {
             AccessFs::from_all(HANDLED_ABI)
-                & !(AccessFs::Execute | AccessFs::MakeChar | AccessFs::MakeBlock | AccessFs::IoctlDev)
+                & !(AccessFs::Execute
+                    | AccessFs::MakeChar
+                    | AccessFs::MakeBlock
+                    | AccessFs::IoctlDev)
         }
     }
 }
@@ -85,7 +88,9 @@ pub(crate) fn apply(grants: &[(PathBuf, Grant)]) -> Result<String, String> {
         (LandlockStatus::Available { .. }, RulesetStatus::NotEnforced) => {
             Err("the kernel supports Landlock but the ruleset was not enforced".into())
         }
-        (LandlockStatus::Available { .. }, RulesetStatus::FullyEnforced) => Ok("fully enforced".into()),
+        (LandlockStatus::Available { .. }, RulesetStatus::FullyEnforced) => {
+            Ok("fully enforced".into())
+        }
         (LandlockStatus::Available { .. }, _) => Ok("partially enforced (older kernel ABI)".into()),
         (_, _) => Ok("not available on this kernel".into()),
     }

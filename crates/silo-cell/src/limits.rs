@@ -47,7 +47,8 @@ impl Default for Limits {
 impl Limits {
     /// Refuses limits a cell cannot start with.
     pub fn validate(&self) -> Result<(), CellError> {
-        let bad = |what: &str, why: &str| Err(CellError::InvalidSpec(format!("bad limit {what}: {why}")));
+        let bad =
+            |what: &str, why: &str| Err(CellError::InvalidSpec(format!("bad limit {what}: {why}")));
         if self.memory_bytes < 8 << 20 {
             return bad("--memory", "at least 8M is needed to start a process");
         }
@@ -81,7 +82,11 @@ impl Limits {
 /// Parses `512M`, `1G`, `64k`, `1048576` (binary units) into bytes.
 pub fn parse_size(s: &str) -> Result<u64, CellError> {
     let t = s.trim();
-    let err = || CellError::InvalidSpec(format!("invalid size `{s}`: use e.g. 512M, 1G, 64K or bytes"));
+    let err = || {
+        CellError::InvalidSpec(format!(
+            "invalid size `{s}`: use e.g. 512M, 1G, 64K or bytes"
+        ))
+    };
     let (num, mult) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let m: u64 = match c.to_ascii_lowercase() {
@@ -124,14 +129,20 @@ pub fn parse_cpu(s: &str) -> Result<u64, CellError> {
     if int.is_empty() && frac.is_empty() || frac.len() > 3 {
         return Err(err());
     }
-    let i: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| err())? };
+    let i: u64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| err())?
+    };
     let f: u64 = if frac.is_empty() {
         0
     } else {
         let digits: u64 = frac.parse().map_err(|_| err())?;
         digits * 10u64.pow(3 - frac.len() as u32)
     };
-    i.checked_mul(1000).and_then(|v| v.checked_add(f)).ok_or_else(err)
+    i.checked_mul(1000)
+        .and_then(|v| v.checked_add(f))
+        .ok_or_else(err)
 }
 
 #[cfg(test)]

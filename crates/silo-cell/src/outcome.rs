@@ -88,9 +88,14 @@ mod tests {
     #[test]
     fn exit_codes() {
         assert_eq!(outcome(Termination::Exited { code: 3 }).exit_code(), 3);
-        assert_eq!(outcome(Termination::Signaled { signal: 9 }).exit_code(), 137);
+        assert_eq!(
+            outcome(Termination::Signaled { signal: 9 }).exit_code(),
+            137
+        );
         assert_eq!(outcome(Termination::TimedOut).exit_code(), 124);
         assert!(outcome(Termination::TimedOut).limit_note().is_some());
-        assert!(outcome(Termination::Exited { code: 0 }).limit_note().is_none());
+        assert!(outcome(Termination::Exited { code: 0 })
+            .limit_note()
+            .is_none());
     }
 }

@@ -75,7 +75,10 @@ impl Registry {
     }
 
     fn path(&self, id: &str) -> Result<PathBuf, CellError> {
-        if !id.starts_with("c-") || id.len() != 14 || !id[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !id.starts_with("c-")
+            || id.len() != 14
+            || !id[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(CellError::UnknownCell(id.to_string()));
         }
         Ok(self.dir.join(format!("{id}.json")))
@@ -84,7 +87,8 @@ impl Registry {
     pub(crate) fn insert(&self, r: &CellRecord) -> Result<(), CellError> {
         let path = self.path(&r.id)?;
         let tmp = path.with_extension("tmp");
-        let body = serde_json::to_vec_pretty(r).map_err(|e| CellError::InvalidSpec(e.to_string()))?;
+        let body =
+            serde_json::to_vec_pretty(r).map_err(|e| CellError::InvalidSpec(e.to_string()))?;
         fs::write(&tmp, body).map_err(CellError::sys(format!("write {}", tmp.display())))?;
         fs::rename(&tmp, &path).map_err(CellError::sys(format!("rename {}", path.display())))
     }
@@ -105,7 +109,8 @@ impl Registry {
     /// Running cells. Records whose supervisor is gone are removed.
     pub fn list(&self) -> Result<Vec<(CellRecord, CellState)>, CellError> {
         let mut out = Vec::new();
-        let entries = fs::read_dir(&self.dir).map_err(CellError::sys(format!("read {}", self.dir.display())))?;
+        let entries = fs::read_dir(&self.dir)
+            .map_err(CellError::sys(format!("read {}", self.dir.display())))?;
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(id) = name.strip_suffix(".json") else {
@@ -194,7 +199,13 @@ mod tests {
         assert_eq!(reg.get(&rec.id).unwrap(), rec);
         assert!(reg.list().unwrap().is_empty());
         assert!(reg.get(&rec.id).is_err());
-        assert!(matches!(reg.kill("../../etc/passwd"), Err(CellError::UnknownCell(_))));
-        assert!(matches!(reg.stop("c-0123456789ab"), Err(CellError::UnknownCell(_))));
+        assert!(matches!(
+            reg.kill("../../etc/passwd"),
+            Err(CellError::UnknownCell(_))
+        ));
+        assert!(matches!(
+            reg.stop("c-0123456789ab"),
+            Err(CellError::UnknownCell(_))
+        ));
     }
 }

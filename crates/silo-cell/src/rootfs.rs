@@ -23,7 +23,9 @@ use crate::{CellSpec, CELL_AGENT_DIR, CELL_SOCKET_PATH, CELL_TMP_DIR};
 /// Host paths bound read-only at the same place when they exist: what a
 /// dynamically linked program and python3 need. Symlinks (merged /usr) are
 /// recreated as symlinks.
-pub(crate) const RUNTIME_PATHS: [&str; 7] = ["/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin"];
+pub(crate) const RUNTIME_PATHS: [&str; 7] = [
+    "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin",
+];
 
 /// Host files copied into the synthetic /etc by bind, when present.
 const ETC_BINDS: [&str; 2] = ["/etc/ld.so.cache", "/etc/localtime"];
@@ -49,7 +51,11 @@ pub(crate) fn readonly_paths(spec: &CellSpec) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = RUNTIME_PATHS
         .iter()
         .map(PathBuf::from)
-        .filter(|p| fs::symlink_metadata(p).map(|m| !m.file_type().is_symlink()).unwrap_or(false))
+        .filter(|p| {
+            fs::symlink_metadata(p)
+                .map(|m| !m.file_type().is_symlink())
+                .unwrap_or(false)
+        })
         .collect();
     v.extend(spec.ro_binds.iter().cloned());
     v
@@ -64,7 +70,8 @@ struct Source {
 
 impl Source {
     fn open(p: &Path) -> Result<Source, Failure> {
-        let fd = open(p, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(fail(format!("open {}", p.display())))?;
+        let fd = open(p, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(fail(format!("open {}", p.display())))?;
         let is_dir = fs::metadata(p).map(|m| m.is_dir()).unwrap_or(false);
         Ok(Source { fd, is_dir })
     }
@@ -83,11 +90,16 @@ pub(crate) fn build(
     drop_identity: impl FnOnce() -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).map_err(fail("make mounts private"))?;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .map_err(fail("make mounts private"))?;
 
     let mut binds: Vec<(PathBuf, Source)> = Vec::new();
     let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for p in RUNTIME_PATHS.iter().map(Path::new).chain(spec.ro_binds.iter().map(PathBuf::as_path)) {
+    for p in RUNTIME_PATHS
+        .iter()
+        .map(Path::new)
+        .chain(spec.ro_binds.iter().map(PathBuf::as_path))
+    {
         let Ok(meta) = fs::symlink_metadata(p) else {
             continue;
         };
@@ -256,9 +268,13 @@ fn bind_readonly(src: &Path, dst: &Path, is_dir: bool, nodev: bool) -> Result<()
     } else if !dst.exists() {
         fs::write(dst, b"").map_err(fail(format!("create {}", dst.display())))?;
     }
-    mount(Some(src), dst, none, MsFlags::MS_BIND, none).map_err(fail(format!("bind {}", src.display())))?;
-    let current = statvfs(dst).map_err(fail(format!("statvfs {}", dst.display())))?.flags();
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
+    mount(Some(src), dst, none, MsFlags::MS_BIND, none)
+        .map_err(fail(format!("bind {}", src.display())))?;
+    let current = statvfs(dst)
+        .map_err(fail(format!("statvfs {}", dst.display())))?
+        .flags();
+    let mut flags =
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
     if nodev || current.contains(FsFlags::ST_NODEV) {
         flags |= MsFlags::MS_NODEV;
     }

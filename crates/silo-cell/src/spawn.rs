@@ -48,7 +48,9 @@ pub fn spawn_supervisor(
         .spawn()
         .map_err(CellError::sys(format!("start {}", silo_exe.display())))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(&body).map_err(CellError::sys("send the cell spec"))?;
+        stdin
+            .write_all(&body)
+            .map_err(CellError::sys("send the cell spec"))?;
     }
     Ok(SupervisorHandle { child, outcome })
 }
@@ -61,7 +63,10 @@ impl SupervisorHandle {
 
     /// Waits for the cell to finish and returns its outcome.
     pub fn wait(mut self) -> Result<CellOutcome, CellError> {
-        let status = self.child.wait().map_err(CellError::sys("wait for the supervisor"))?;
+        let status = self
+            .child
+            .wait()
+            .map_err(CellError::sys("wait for the supervisor"))?;
         let body = std::fs::read(&self.outcome).map_err(|e| CellError::Sys {
             op: format!("read the cell outcome (supervisor exited with {status})"),
             source: e,
@@ -79,9 +84,14 @@ impl SupervisorHandle {
 
 /// The body of `silo __cell-supervise --outcome FILE`: read a spec from
 /// `input`, run it, write the result to `outcome`.
-pub fn supervise_from(input: &mut dyn std::io::Read, outcome: &Path) -> Result<CellOutcome, CellError> {
+pub fn supervise_from(
+    input: &mut dyn std::io::Read,
+    outcome: &Path,
+) -> Result<CellOutcome, CellError> {
     let mut body = Vec::new();
-    input.read_to_end(&mut body).map_err(CellError::sys("read the cell spec"))?;
+    input
+        .read_to_end(&mut body)
+        .map_err(CellError::sys("read the cell spec"))?;
     let result = serde_json::from_slice::<CellSpec>(&body)
         .map_err(|e| CellError::InvalidSpec(format!("bad cell spec: {e}")))
         .and_then(|spec| crate::run_cell(&spec, &mut |_| {}));
@@ -90,6 +100,7 @@ pub fn supervise_from(input: &mut dyn std::io::Read, outcome: &Path) -> Result<C
         Err(e) => SupervisorResult::Error(e.to_string()),
     };
     let text = serde_json::to_vec(&record).map_err(|e| CellError::InvalidSpec(e.to_string()))?;
-    std::fs::write(outcome, text).map_err(CellError::sys(format!("write {}", outcome.display())))?;
+    std::fs::write(outcome, text)
+        .map_err(CellError::sys(format!("write {}", outcome.display())))?;
     result
 }

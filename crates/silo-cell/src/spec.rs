@@ -92,18 +92,38 @@ impl CellSpec {
                 "no command given: use `silo cell run [OPTIONS] -- CMD [ARGS...]`".into(),
             ));
         }
-        if !self.id.starts_with("c-") || self.id.len() != 14 || !self.id[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(CellError::InvalidSpec(format!("invalid cell id `{}`", self.id)));
+        if !self.id.starts_with("c-")
+            || self.id.len() != 14
+            || !self.id[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(CellError::InvalidSpec(format!(
+                "invalid cell id `{}`",
+                self.id
+            )));
         }
         self.limits.validate()?;
         if let Some(d) = &self.agent_dir {
             if !d.is_absolute() || !d.is_dir() {
                 return Err(CellError::AgentDirMissing(d.clone()));
             }
+            // As root the agent runs under its own host uid, which reads the
+            // folder as "other".
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            if nix::unistd::Uid::effective().is_root() && mode & 0o005 != 0o005 {
+                return Err(CellError::InvalidSpec(format!(
+                    "agent folder `{}` is not readable by the agent's uid: `chmod o+rx` it (and its files o+r)",
+                    d.display()
+                )));
+            }
         }
         if let Some(s) = &self.socket {
             use std::os::unix::fs::FileTypeExt;
-            let ok = std::fs::metadata(s).map(|m| m.file_type().is_socket()).unwrap_or(false);
+            let ok = std::fs::metadata(s)
+                .map(|m| m.file_type().is_socket())
+                .unwrap_or(false);
             if !ok || !s.is_absolute() {
                 return Err(CellError::SocketMissing(s.clone()));
             }
@@ -115,7 +135,9 @@ impl CellSpec {
                     b.display()
                 )));
             }
-            let forbidden = ["/", "/proc", "/sys", "/dev", "/tmp", "/run", "/agent", "/etc"];
+            let forbidden = [
+                "/", "/proc", "/sys", "/dev", "/tmp", "/run", "/agent", "/etc",
+            ];
             if forbidden.iter().any(|f| b == std::path::Path::new(f)) {
                 return Err(CellError::InvalidSpec(format!(
                     "--ro-bind `{}` would expose or shadow a path the cell owns",
@@ -125,7 +147,9 @@ impl CellSpec {
         }
         for (k, v) in &self.env {
             if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
-                return Err(CellError::InvalidSpec(format!("invalid environment variable `{k}`")));
+                return Err(CellError::InvalidSpec(format!(
+                    "invalid environment variable `{k}`"
+                )));
             }
         }
         if !self.weaken.is_empty() && !cfg!(debug_assertions) {

@@ -21,7 +21,9 @@ use silo_cgroup::{CellCgroup, CgroupLimits, Controller, CpuQuota, Hierarchies};
 use crate::identity::{CELL_AGENT_ID, HOST_INIT_ID};
 use crate::init::{InitContext, InitReport};
 use crate::registry::CellRecord;
-use crate::{host_ids_for, seccomp, sys, CellError, CellOutcome, CellSpec, Registry, Termination, Weakening};
+use crate::{
+    host_ids_for, seccomp, sys, CellError, CellOutcome, CellSpec, Registry, Termination, Weakening,
+};
 
 /// Extra time the supervisor gives the cell's own init to enforce the wall
 /// clock before it kills the cell itself.
@@ -44,7 +46,10 @@ pub enum SupervisorEvent {
 /// Runs one cell to completion. Must be called from a single-threaded
 /// process (the `silo` CLI, or `silo __cell-supervise` started by
 /// [`crate::spawn_supervisor`]).
-pub fn run_cell(spec: &CellSpec, on_event: &mut dyn FnMut(SupervisorEvent)) -> Result<CellOutcome, CellError> {
+pub fn run_cell(
+    spec: &CellSpec,
+    on_event: &mut dyn FnMut(SupervisorEvent),
+) -> Result<CellOutcome, CellError> {
     spec.validate()?;
     let threads = thread_count();
     if threads != 1 {
@@ -61,7 +66,8 @@ pub fn run_cell(spec: &CellSpec, on_event: &mut dyn FnMut(SupervisorEvent)) -> R
 
     let registry = Registry::open(&spec.run_dir)?;
     let new_root = spec.run_dir.join("newroot");
-    fs::create_dir_all(&new_root).map_err(CellError::sys(format!("create {}", new_root.display())))?;
+    fs::create_dir_all(&new_root)
+        .map_err(CellError::sys(format!("create {}", new_root.display())))?;
     let filter = seccomp::build()?;
 
     let hierarchies = Hierarchies::detect()?;
@@ -83,7 +89,10 @@ pub fn run_cell(spec: &CellSpec, on_event: &mut dyn FnMut(SupervisorEvent)) -> R
             Controller::Freezer => "pause/resume unavailable",
         };
         unapplied.push(format!("{c}: {why}"));
-        on_event(SupervisorEvent::Warning(format!("cell {}: {what}: {why}", spec.id)));
+        on_event(SupervisorEvent::Warning(format!(
+            "cell {}: {what}: {why}",
+            spec.id
+        )));
     }
 
     let result = run_in_cgroup(spec, &registry, &cgroup, &filter, root_mode, on_event);
@@ -94,7 +103,10 @@ pub fn run_cell(spec: &CellSpec, on_event: &mut dyn FnMut(SupervisorEvent)) -> R
         }
     }
     if let Err(e) = cgroup.remove() {
-        on_event(SupervisorEvent::Warning(format!("cell {}: cgroup not removed: {e}", spec.id)));
+        on_event(SupervisorEvent::Warning(format!(
+            "cell {}: cgroup not removed: {e}",
+            spec.id
+        )));
     }
     registry.remove(&spec.id);
 
@@ -105,7 +117,10 @@ pub fn run_cell(spec: &CellSpec, on_event: &mut dyn FnMut(SupervisorEvent)) -> R
         InitReport::NotFound { command } => {
             return Err(CellError::CommandFailed {
                 command,
-                reason: format!("not found in the cell's PATH ({}) or not executable", crate::agent::CELL_PATH),
+                reason: format!(
+                    "not found in the cell's PATH ({}) or not executable",
+                    crate::agent::CELL_PATH
+                ),
             })
         }
         InitReport::Failed { stage, message } => return Err(CellError::Setup { stage, message }),
@@ -130,8 +145,10 @@ fn run_in_cgroup(
     root_mode: bool,
     on_event: &mut dyn FnMut(SupervisorEvent),
 ) -> Result<InitReport, CellError> {
-    let (sync_r, sync_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(CellError::errno("pipe"))?;
-    let (status_r, status_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(CellError::errno("pipe"))?;
+    let (sync_r, sync_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(CellError::errno("pipe"))?;
+    let (status_r, status_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(CellError::errno("pipe"))?;
 
     // Ctrl-C and friends are handled here (relayed to the cell), not by dying
     // and leaving a cgroup behind. The mask is inherited by the init, which
@@ -140,7 +157,8 @@ fn run_in_cgroup(
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         relayed.add(s);
     }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&relayed), None).map_err(CellError::errno("block signals"))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&relayed), None)
+        .map_err(CellError::errno("block signals"))?;
 
     let mut flags = CloneFlags::CLONE_NEWUSER
         | CloneFlags::CLONE_NEWNS
@@ -163,7 +181,9 @@ fn run_in_cgroup(
         flags,
         Box::new(|| crate::init::main(&ctx, &mut child_sync, &mut child_status)),
     )
-    .map_err(CellError::errno("clone the cell (user namespaces enabled?)"))?;
+    .map_err(CellError::errno(
+        "clone the cell (user namespaces enabled?)",
+    ))?;
     drop(child_sync.take());
     drop(child_status.take());
 
@@ -183,7 +203,8 @@ fn run_in_cgroup(
             cgroup: cgroup.paths().clone(),
         })?;
         let mut go = fs::File::from(sync_w);
-        go.write_all(b"G").map_err(CellError::sys("release the cell"))
+        go.write_all(b"G")
+            .map_err(CellError::sys("release the cell"))
     })();
     if let Err(e) = released {
         let _ = kill(init, Signal::SIGKILL);
@@ -206,7 +227,9 @@ fn run_in_cgroup(
         None => Ok(match status {
             Ok(WaitStatus::Signaled(_, sig, _)) => InitReport::Signaled { signal: sig as i32 },
             Ok(WaitStatus::Exited(_, code)) => InitReport::Exited { code },
-            _ => InitReport::Signaled { signal: Signal::SIGKILL as i32 },
+            _ => InitReport::Signaled {
+                signal: Signal::SIGKILL as i32,
+            },
         }),
     }
 }
@@ -214,18 +237,35 @@ fn run_in_cgroup(
 /// Root: the init is the cell's uid 0 mapped to the host's overflow id, and
 /// the agent is uid 1000 mapped to its own host id. Unprivileged: only our
 /// own id can be mapped, so the agent is uid 1000 mapped to us.
-fn write_id_maps(pid: Pid, root_mode: bool, (host_uid, host_gid): (u32, u32)) -> Result<(), CellError> {
+fn write_id_maps(
+    pid: Pid,
+    root_mode: bool,
+    (host_uid, host_gid): (u32, u32),
+) -> Result<(), CellError> {
     let proc_dir = Path::new("/proc").join(pid.as_raw().to_string());
     let write = |file: &str, body: String| {
-        fs::write(proc_dir.join(file), body).map_err(CellError::sys(format!("write {file} of the cell")))
+        fs::write(proc_dir.join(file), body)
+            .map_err(CellError::sys(format!("write {file} of the cell")))
     };
     if root_mode {
-        write("uid_map", format!("0 {HOST_INIT_ID} 1\n{CELL_AGENT_ID} {host_uid} 1\n"))?;
-        write("gid_map", format!("0 {HOST_INIT_ID} 1\n{CELL_AGENT_ID} {host_gid} 1\n"))
+        write(
+            "uid_map",
+            format!("0 {HOST_INIT_ID} 1\n{CELL_AGENT_ID} {host_uid} 1\n"),
+        )?;
+        write(
+            "gid_map",
+            format!("0 {HOST_INIT_ID} 1\n{CELL_AGENT_ID} {host_gid} 1\n"),
+        )
     } else {
-        write("uid_map", format!("{CELL_AGENT_ID} {} 1\n", Uid::effective()))?;
+        write(
+            "uid_map",
+            format!("{CELL_AGENT_ID} {} 1\n", Uid::effective()),
+        )?;
         write("setgroups", "deny".into())?;
-        write("gid_map", format!("{CELL_AGENT_ID} {} 1\n", Gid::effective()))
+        write(
+            "gid_map",
+            format!("{CELL_AGENT_ID} {} 1\n", Gid::effective()),
+        )
     }
 }
 
@@ -258,7 +298,10 @@ fn wait_for_report(
             PollFd::new(status.as_fd(), PollFlags::POLLIN),
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
         ];
-        let n = match poll(&mut fds, PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX)) {
+        let n = match poll(
+            &mut fds,
+            PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(CellError::errno("poll")(e)),

@@ -11,7 +11,10 @@ use nix::unistd::{ForkResult, Pid};
 
 /// Runs `child` in a new process created with `flags` (namespaces) and
 /// `SIGCHLD` as exit signal. The child gets a copy of our memory.
-pub(crate) fn clone_with(flags: CloneFlags, child: Box<dyn FnMut() -> isize + '_>) -> Result<Pid, Errno> {
+pub(crate) fn clone_with(
+    flags: CloneFlags,
+    child: Box<dyn FnMut() -> isize + '_>,
+) -> Result<Pid, Errno> {
     // 1 MiB is plenty for the init's mount setup and the agent's pre-exec.
     let mut stack = vec![0u8; 1 << 20];
     // SAFETY: the supervisor checked it is single-threaded, so the child (a
@@ -33,7 +36,11 @@ extern "C" fn note_signal(_: libc::c_int) {}
 /// (which ignores signals left at SIG_DFL) still receives it while it is
 /// blocked and waited for with sigtimedwait.
 pub(crate) fn install_noop_handler(sig: Signal) -> Result<(), Errno> {
-    let action = SigAction::new(SigHandler::Handler(note_signal), SaFlags::SA_RESTART, SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(note_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     // SAFETY: the handler is async-signal-safe (it does nothing).
     unsafe { nix::sys::signal::sigaction(sig, &action) }.map(|_| ())
 }
@@ -50,7 +57,14 @@ pub(crate) fn cloexec_from(first: RawFd) -> Result<(), Errno> {
     let first = u32::try_from(first).map_err(|_| Errno::EINVAL)?;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on our own
     // descriptors; it touches no memory.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     Errno::result(r).map(|_| ())
 }
 
@@ -76,7 +90,10 @@ pub(crate) fn close_all_from(first: RawFd, keep: &[RawFd]) -> Result<(), Errno> 
 }
 
 /// sigtimedwait(2): the next signal of `set`, or `None` when `timeout` passes.
-pub(crate) fn sigtimedwait(set: &SigSet, timeout: std::time::Duration) -> Result<Option<i32>, Errno> {
+pub(crate) fn sigtimedwait(
+    set: &SigSet,
+    timeout: std::time::Duration,
+) -> Result<Option<i32>, Errno> {
     let ts = libc::timespec {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),

@@ -3,7 +3,9 @@
 use std::fmt;
 
 /// A cgroup controller silo relies on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Controller {
     /// Memory limit without swap; OOM kills are reported.

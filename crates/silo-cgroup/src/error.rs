@@ -36,7 +36,10 @@ pub enum CgroupError {
     InvalidName(String),
 }
 
-pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CgroupError {
+pub(crate) fn io(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> CgroupError {
     let path = path.into();
     move |source| CgroupError::Io { op, path, source }
 }

@@ -146,7 +146,9 @@ impl CellCgroup {
     }
 
     fn write_limits(&self, limits: &CgroupLimits) -> Result<(), CgroupError> {
-        if let (Some(bytes), Some((v, dir))) = (limits.memory_bytes, self.paths.dir(Controller::Memory)) {
+        if let (Some(bytes), Some((v, dir))) =
+            (limits.memory_bytes, self.paths.dir(Controller::Memory))
+        {
             if v == "v1" {
                 write(dir, "memory.limit_in_bytes", &bytes.to_string())?;
                 // No swap: memory+swap may not exceed memory alone.
@@ -335,7 +337,10 @@ mod tests {
     fn rejects_path_like_names() {
         let h = Hierarchies::default();
         for bad in ["", "..", "a/b", ".hidden", "a b"] {
-            assert!(CellCgroup::create(&h, bad, &CgroupLimits::default()).is_err(), "{bad}");
+            assert!(
+                CellCgroup::create(&h, bad, &CgroupLimits::default()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -373,7 +378,10 @@ mod tests {
         };
         let g = CellCgroup::create(&h, &name, &limits).unwrap();
         let dir = g.paths().dir(Controller::Pids).unwrap().1.to_path_buf();
-        assert_eq!(fs::read_to_string(dir.join("pids.max")).unwrap().trim(), "17");
+        assert_eq!(
+            fs::read_to_string(dir.join("pids.max")).unwrap().trim(),
+            "17"
+        );
         assert!(g.procs().unwrap().is_empty());
         g.remove().unwrap();
         assert!(!dir.exists());
@@ -381,7 +389,10 @@ mod tests {
 
     fn nix_is_root() -> bool {
         fs::read_to_string("/proc/self/status")
-            .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0")))
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+            })
             .unwrap_or(false)
     }
 }

@@ -99,8 +99,10 @@ impl Hierarchies {
                         .insert(c, Placement::V1(join_under(&m.mount_point, &m.root, p)));
                 }
                 _ => {
-                    out.missing
-                        .insert(c, "not mounted in cgroup v1 and not offered by cgroup v2".into());
+                    out.missing.insert(
+                        c,
+                        "not mounted in cgroup v1 and not offered by cgroup v2".into(),
+                    );
                 }
             }
         }
@@ -168,7 +170,10 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && i + 3 < b.len() {
-            if let Some(v) = s.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok()) {
+            if let Some(v) = s
+                .get(i + 1..i + 4)
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
+            {
                 out.push(v);
                 i += 4;
                 continue;
@@ -204,7 +209,9 @@ mod tests {
         let h = Hierarchies::from_text(HYBRID_MOUNTINFO, HYBRID_CGROUP).unwrap();
         assert_eq!(
             h.placement.get(&Controller::Memory),
-            Some(&Placement::V1("/sys/fs/cgroup/memory/process_api/abc".into()))
+            Some(&Placement::V1(
+                "/sys/fs/cgroup/memory/process_api/abc".into()
+            ))
         );
         assert_eq!(
             h.placement.get(&Controller::Pids),
@@ -225,7 +232,10 @@ mod tests {
         let h = Hierarchies::from_text(mi, "4:memory:/\n").unwrap();
         assert!(h.has(Controller::Memory));
         let missing: Vec<_> = h.missing().map(|(c, _)| c).collect();
-        assert_eq!(missing, vec![Controller::Pids, Controller::Cpu, Controller::Freezer]);
+        assert_eq!(
+            missing,
+            vec![Controller::Pids, Controller::Cpu, Controller::Freezer]
+        );
     }
 
     #[test]

@@ -18,7 +18,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "silo", version, about, long_about = None)]
 struct Cli {
     /// Where silo keeps its state (keys, audit log, outbox).
-    #[arg(long, global = true, env = "SILO_DATA_DIR", default_value = "silo-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SILO_DATA_DIR",
+        default_value = "silo-data"
+    )]
     data_dir: PathBuf,
 
     /// Print machine-readable JSON instead of text.

@@ -15,7 +15,7 @@ use crate::Ctx;
 #[derive(Subcommand, Debug)]
 pub enum CellCmd {
     /// Run a command as an agent in a fresh cell, and wait for it.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List running cells.
     Ps(RunDir),
     /// Pause a running cell (cgroup freezer).
@@ -102,7 +102,7 @@ pub struct RunArgs {
 /// Runs a `silo cell` command.
 pub fn run(cmd: CellCmd, ctx: &Ctx) -> anyhow::Result<u8> {
     match cmd {
-        CellCmd::Run(args) => run_cell(args, ctx),
+        CellCmd::Run(args) => run_cell(*args, ctx),
         CellCmd::Ps(dir) => ps(&dir, ctx),
         CellCmd::Stop(c) => {
             Registry::open(&c.run_dir.path())?.stop(&c.id)?;
@@ -151,7 +151,9 @@ fn spec_from(args: RunArgs) -> anyhow::Result<CellSpec> {
         fsize_bytes: parse_size(&args.tmpfs)?,
     };
     spec.socket = match args.socket {
-        Some(s) => Some(std::path::absolute(&s).with_context(|| format!("socket path `{}`", s.display()))?),
+        Some(s) => Some(
+            std::path::absolute(&s).with_context(|| format!("socket path `{}`", s.display()))?,
+        ),
         None => None,
     };
     spec.ro_binds = args.ro_bind;
@@ -202,10 +204,20 @@ fn ps(dir: &RunDir, ctx: &Ctx) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string(&rows)?);
         return Ok(0);
     }
-    println!("{:<16} {:<20} {:<8} {:>8}  COMMAND", "ID", "AGENT", "STATE", "PID");
+    println!(
+        "{:<16} {:<20} {:<8} {:>8}  COMMAND",
+        "ID", "AGENT", "STATE", "PID"
+    );
     for (r, s) in cells {
         let state = format!("{s:?}").to_lowercase();
-        println!("{:<16} {:<20} {:<8} {:>8}  {}", r.id, r.agent, state, r.init_pid, r.command.join(" "));
+        println!(
+            "{:<16} {:<20} {:<8} {:>8}  {}",
+            r.id,
+            r.agent,
+            state,
+            r.init_pid,
+            r.command.join(" ")
+        );
     }
     Ok(0)
 }

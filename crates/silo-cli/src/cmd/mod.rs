@@ -9,7 +9,9 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     use silo_cell::CellError;
     match err.downcast_ref::<CellError>() {
         Some(CellError::CommandFailed { .. }) => 127,
-        Some(CellError::InvalidSpec(_) | CellError::AgentDirMissing(_) | CellError::SocketMissing(_)) => 2,
+        Some(
+            CellError::InvalidSpec(_) | CellError::AgentDirMissing(_) | CellError::SocketMissing(_),
+        ) => 2,
         Some(CellError::UnknownCell(_)) => 1,
         Some(_) => 125,
         None => 1,
