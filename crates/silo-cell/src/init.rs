@@ -78,20 +78,13 @@ fn run(ctx: &InitContext<'_>, sync: OwnedFd, status: &OwnedFd) -> InitReport {
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         return failed("parent-death signal", e);
     }
-    let mut go = [0u8; 1];
+    // Two releases: the first once our id maps are written (we may build
+    // the root), the second once we are in the cell's cgroup (we may start
+    // the agent). The supervisor's cgroup move, which can wait for an RCU
+    // grace period on cgroup v1, so overlaps with our mount work.
     let mut sync = std::fs::File::from(sync);
-    match sync.read(&mut go) {
-        Ok(1) => {}
-        // The supervisor gave up before releasing us.
-        _ => std::process::exit(1),
-    }
-    drop(sync);
+    wait_release(&mut sync, b'M');
 
-    // The supervisor has moved us into the cell's cgroup: make that the
-    // root of what the agent can see.
-    if let Err(e) = unshare(CloneFlags::CLONE_NEWCGROUP) {
-        return failed("cgroup namespace", e);
-    }
     if let Err(e) = nix::unistd::sethostname("silo-cell") {
         return failed("hostname", e);
     }
@@ -120,6 +113,13 @@ fn run(ctx: &InitContext<'_>, sync: OwnedFd, status: &OwnedFd) -> InitReport {
             stage: f.stage,
             message: f.message,
         };
+    }
+    wait_release(&mut sync, b'C');
+    drop(sync);
+    // We are in the cell's cgroup now: make it the root of what the agent
+    // can see.
+    if let Err(e) = unshare(CloneFlags::CLONE_NEWCGROUP) {
+        return failed("cgroup namespace", e);
     }
     if let Err(e) = sys::close_all_from(3, &[status.as_raw_fd()]) {
         return failed("close inherited descriptors", e);
@@ -159,6 +159,15 @@ fn run(ctx: &InitContext<'_>, sync: OwnedFd, status: &OwnedFd) -> InitReport {
         Some(agent::ExecError::NotFound(command)) => InitReport::NotFound { command },
         Some(agent::ExecError::Failed { stage, message }) => InitReport::Failed { stage, message },
         None => report,
+    }
+}
+
+/// Waits for release byte `want`; anything else means the supervisor gave up.
+fn wait_release(sync: &mut std::fs::File, want: u8) {
+    let mut go = [0u8; 1];
+    match sync.read(&mut go) {
+        Ok(1) if go[0] == want => {}
+        _ => std::process::exit(1),
     }
 }
 

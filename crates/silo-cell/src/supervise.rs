@@ -189,6 +189,9 @@ fn run_in_cgroup(
 
     let released = (|| -> Result<(), CellError> {
         write_id_maps(init, root_mode, host_ids_for(&spec.agent))?;
+        let mut go = fs::File::from(sync_w);
+        go.write_all(b"M")
+            .map_err(CellError::sys("release the cell"))?;
         cgroup.add_process(init.as_raw() as u32)?;
         registry.insert(&CellRecord {
             id: spec.id.clone(),
@@ -202,8 +205,7 @@ fn run_in_cgroup(
                 .unwrap_or(0),
             cgroup: cgroup.paths().clone(),
         })?;
-        let mut go = fs::File::from(sync_w);
-        go.write_all(b"G")
+        go.write_all(b"C")
             .map_err(CellError::sys("release the cell"))
     })();
     if let Err(e) = released {

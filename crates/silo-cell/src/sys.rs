@@ -108,3 +108,22 @@ pub(crate) fn sigtimedwait(
         Err(e) => Err(e),
     }
 }
+
+/// Attaches a classic BPF seccomp program to the calling thread.
+pub(crate) fn seccomp_attach(program: &[libc::sock_filter]) -> Result<(), Errno> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len()).map_err(|_| Errno::E2BIG)?,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `program`, which outlives the call; the kernel
+    // copies the program and does not keep the pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u32,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(r).map(|_| ())
+}

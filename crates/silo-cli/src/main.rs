@@ -48,7 +48,15 @@ enum Command {
     /// Run and manage cells: one sandboxed agent invocation each.
     #[command(subcommand)]
     Cell(cmd::cell::CellCmd),
-    // <silo-cli: more command groups below this line>
+    /// Base keys and task keys: key store, minting, inspection, revocation.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
+    /// Operator policy: check files, evaluate a decision.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCmd),
+    /// The audit log: verify, tail, query, checkpoint, export.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCmd),
     /// Internal: the single-threaded cell supervisor, started by library
     /// callers that may be multi-threaded. Reads a cell spec as JSON on stdin.
     #[command(name = "__cell-supervise", hide = true)]
@@ -67,7 +75,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Cell(c) => cmd::cell::run(c, &ctx),
-        // <silo-cli: more dispatch arms below this line>
+        Command::Keys(c) => cmd::keys::run(c, &ctx),
+        Command::Policy(c) => cmd::policy::run(c, &ctx),
+        Command::Audit(c) => cmd::audit::run(c, &ctx),
         Command::CellSupervise { outcome } => cmd::cell::supervise_stdin(outcome),
     };
     match result {

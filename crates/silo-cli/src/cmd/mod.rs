@@ -1,6 +1,9 @@
 //! One module per command group; each owns its argument structs and output.
 
+pub mod audit;
 pub mod cell;
+pub mod keys;
+pub mod policy;
 
 /// The exit code for an error that stopped a command: 125 when a cell could
 /// not be set up (as container runtimes do), 127 for a command not found in

@@ -1,0 +1,161 @@
+//! `AuditStore`: the storage seam. SQLite implements it today; PostgreSQL can later.
+//!
+//! A store only stores: the chain rule is in [`crate::chain`] and every check is in
+//! [`crate::verify`], which reads rows back through [`AuditStore::rows_after`] exactly as the
+//! backend holds them, so a second backend needs no verification code of its own.
+//!
+//! Contract for implementations: `append_batch` seals the drafts after the current last
+//! entry with [`crate::chain::ChainHead::extend`] inside one write transaction that excludes
+//! other writers (also in other processes), and returns only once the batch is durable.
+//! Entries are never updated or deleted.
+
+use crate::canonical::CanonicalError;
+use crate::checkpoint::SignedCheckpoint;
+use crate::entry::{Entry, EntryDraft};
+use crate::hash::Hash;
+use crate::query::Query;
+use crate::timestamp::Timestamp;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend (SQLite, PostgreSQL…) failed.
+    #[error("audit store: {context}: {source}")]
+    Backend {
+        /// What the store was doing.
+        context: &'static str,
+        /// The backend's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store's directory could not be created.
+    #[error("audit store `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A stored row cannot be read back as an entry; `silo audit verify` names the damage.
+    #[error("audit entry {seq} is unreadable ({reason}); run `silo audit verify`")]
+    Corrupt {
+        /// The row's seq.
+        seq: i64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The log is full (more than `i64::MAX` entries) or a seq is out of range.
+    #[error("audit seq `{0}` is out of range")]
+    SeqOutOfRange(u64),
+    /// A draft has no canonical form.
+    #[error("audit entry has no canonical form: {0}")]
+    Canonical(#[from] CanonicalError),
+}
+
+/// Proof that an append is durable: where the entry went and its hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The entry's seq (= Merkle leaf index).
+    pub seq: u64,
+    /// The entry's hash (= Merkle leaf hash).
+    pub hash: Hash,
+    /// The entry's time.
+    pub time: Timestamp,
+}
+
+/// The query columns a store keeps beside each entry. They are copies of entry fields, and
+/// verification checks that they still agree with the entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexColumns {
+    /// `time` in Unix microseconds.
+    pub time_us: Option<i64>,
+    /// `task`.
+    pub task: Option<String>,
+    /// `agent`.
+    pub agent: Option<String>,
+    /// `customer`.
+    pub customer: Option<String>,
+    /// `action`.
+    pub action: Option<String>,
+    /// `decision`.
+    pub decision: Option<String>,
+}
+
+impl IndexColumns {
+    /// The columns `entry` should have.
+    pub fn of(entry: &Entry) -> Self {
+        Self {
+            time_us: Some(entry.time.unix_micros()),
+            task: entry.task.as_ref().map(|t| t.to_string()),
+            agent: entry.agent.as_ref().map(|a| a.to_string()),
+            customer: entry.customer.as_ref().map(|c| c.to_string()),
+            action: Some(entry.action.to_string()),
+            decision: Some(entry.decision.as_str().to_owned()),
+        }
+    }
+
+    /// The name of the first column that differs from `other`, if any.
+    pub fn first_difference(&self, other: &IndexColumns) -> Option<&'static str> {
+        if self.time_us != other.time_us {
+            Some("time_us")
+        } else if self.task != other.task {
+            Some("task")
+        } else if self.agent != other.agent {
+            Some("agent")
+        } else if self.customer != other.customer {
+            Some("customer")
+        } else if self.action != other.action {
+            Some("action")
+        } else if self.decision != other.decision {
+            Some("decision")
+        } else {
+            None
+        }
+    }
+}
+
+/// One row exactly as stored, for verification. Nothing here is trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRow {
+    /// The row key (may be anything, e.g. negative, if the storage was edited).
+    pub seq: i64,
+    /// The stored canonical entry bytes.
+    pub body: Vec<u8>,
+    /// The stored entry hash.
+    pub hash: Vec<u8>,
+    /// The stored query columns.
+    pub index: IndexColumns,
+}
+
+/// Durable, append-only storage for audit entries and checkpoints.
+pub trait AuditStore: Send + Sync {
+    /// Appends the drafts as consecutive entries in one durable transaction.
+    fn append_batch(&self, drafts: Vec<EntryDraft>) -> Result<Vec<Receipt>, StoreError>;
+
+    /// Appends one entry durably.
+    fn append(&self, draft: EntryDraft) -> Result<Receipt, StoreError> {
+        self.append_batch(vec![draft])?
+            .pop()
+            .ok_or(StoreError::SeqOutOfRange(0))
+    }
+
+    /// Number of stored entries.
+    fn len(&self) -> Result<u64, StoreError>;
+
+    /// True when there are no entries.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Up to `limit` rows with a row key greater than `after` (all rows when `after` is
+    /// `None`, including any with a negative key), in ascending key order.
+    fn rows_after(&self, after: Option<i64>, limit: usize) -> Result<Vec<StoredRow>, StoreError>;
+
+    /// Entries matching `query` (see [`Query`] for the window), in ascending seq order.
+    fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
+
+    /// Keeps a signed checkpoint beside the log.
+    fn save_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError>;
+
+    /// The most recently saved checkpoint.
+    fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError>;
+}

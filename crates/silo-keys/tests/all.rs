@@ -1,0 +1,8 @@
+//! The one integration-test binary of silo-keys.
+
+#[cfg(test)]
+mod common;
+#[cfg(test)]
+mod forgery;
+#[cfg(test)]
+mod lifecycle;
