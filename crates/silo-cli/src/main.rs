@@ -6,6 +6,8 @@
 //! async runtime starts, because the cell supervisor must be single-threaded
 //! to `clone(2)` into new namespaces safely.
 
+#![forbid(unsafe_code)]
+
 mod cmd;
 
 use std::path::PathBuf;

@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod architecture;
 mod bad_input;
 mod spawn;
+mod unprivileged;
 
 use std::process::{Command, Output};
 
