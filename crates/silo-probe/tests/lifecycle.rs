@@ -116,3 +116,82 @@ fn unknown_cell_ids_are_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no running cell `c-000000000000`"), "{err}");
 }
+
+#[test]
+fn sigterm_to_silo_reaches_the_agent() {
+    if !can_run() {
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let mut child = Command::new(silo_bin())
+        .args([
+            "cell",
+            "run",
+            "--run-dir",
+            run.path().to_str().unwrap(),
+            "--",
+        ])
+        .args([
+            "/bin/sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(rest.contains("got-term"), "{rest}");
+    assert_eq!(child.wait().unwrap().code(), Some(7));
+}
+
+#[test]
+fn the_cell_init_reaps_orphans() {
+    if !can_run() {
+        return;
+    }
+    let agent = Agent::new();
+    agent.write(
+        "orphans.py",
+        r#"
+import os, time
+for _ in range(5):
+    if os.fork() == 0:          # child
+        if os.fork() == 0:      # grandchild: orphaned, exits soon
+            time.sleep(0.1); os._exit(0)
+        os._exit(0)
+    os.wait()
+time.sleep(0.5)
+zombies = []
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            state = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            zombies.append(p)
+print("zombies:", len(zombies))
+"#,
+    );
+    let out = Command::new(silo_bin())
+        .args(["cell", "run", "--agent"])
+        .arg(agent.path())
+        .args(["--", "python3", "/agent/orphans.py"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout.trim(), "zombies: 0");
+}
