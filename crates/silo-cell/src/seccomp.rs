@@ -20,6 +20,7 @@
 //! only attached in the agent.
 
 use std::io::Read;
+use std::path::Path;
 
 use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 
@@ -287,62 +288,175 @@ fn sc(nr: i64) -> Result<ScmpSyscall, CellError> {
     i32::try_from(nr).map(ScmpSyscall::from).map_err(err)
 }
 
-/// Equality on the low 32 bits of argument `arg` (ints and ioctl requests
-/// are 32-bit to the kernel, whatever the caller puts in the high half).
-fn low32_eq(arg: u32, value: u64) -> ScmpArgCompare {
-    ScmpArgCompare::new(
-        arg,
-        ScmpCompareOp::MaskedEqual(0xffff_ffff),
-        value & 0xffff_ffff,
-    )
+/// A condition on one syscall argument.
+#[derive(Debug, Clone, Copy)]
+enum Cond {
+    /// The low 32 bits equal the value (ints and ioctl requests are 32-bit
+    /// to the kernel, whatever the caller puts in the high half).
+    Low32Eq(u32, u64),
+    /// None of the masked bits is set.
+    MaskedZero(u32, u64),
 }
 
-fn masked_zero(arg: u32, mask: u64) -> ScmpArgCompare {
-    ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(mask), 0)
+/// What a matching call gets.
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    Allow,
+    Enosys,
 }
 
-/// Compiles the cell's filter (done in the supervisor, before any
-/// namespace exists, so a bad list fails before the agent runs).
+/// One rule of the filter, as plain data so it can also key the cache.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    nr: i64,
+    verdict: Verdict,
+    cond: Option<Cond>,
+}
+
+fn rules() -> Result<Vec<Rule>, CellError> {
+    let allow = |nr, cond| Rule {
+        nr,
+        verdict: Verdict::Allow,
+        cond,
+    };
+    let mut v: Vec<Rule> = plain_allowed()
+        .into_iter()
+        .map(|nr| allow(nr, None))
+        .collect();
+    let af_unix = u64::try_from(libc::AF_UNIX).map_err(err)?;
+    for nr in [libc::SYS_socket, libc::SYS_socketpair] {
+        v.push(allow(nr, Some(Cond::Low32Eq(0, af_unix))));
+    }
+    v.push(allow(
+        libc::SYS_clone,
+        Some(Cond::MaskedZero(0, CLONE_NAMESPACE_FLAGS)),
+    ));
+    for req in ALLOWED_IOCTLS {
+        v.push(allow(libc::SYS_ioctl, Some(Cond::Low32Eq(1, req))));
+    }
+    for opt in ALLOWED_PRCTLS {
+        v.push(allow(libc::SYS_prctl, Some(Cond::Low32Eq(0, opt))));
+    }
+    v.push(allow(libc::SYS_fchmod, Some(Cond::MaskedZero(1, 0o6000))));
+    v.push(allow(libc::SYS_fchmodat, Some(Cond::MaskedZero(2, 0o6000))));
+    #[cfg(target_arch = "x86_64")]
+    v.push(allow(libc::SYS_chmod, Some(Cond::MaskedZero(1, 0o6000))));
+    v.push(Rule {
+        nr: libc::SYS_clone3,
+        verdict: Verdict::Enosys,
+        cond: None,
+    });
+    Ok(v)
+}
+
+/// Compiles the cell's filter with libseccomp, bypassing the cache.
+#[cfg(test)]
 pub(crate) fn build() -> Result<CellFilter, CellError> {
+    compile(&rules()?)
+}
+
+fn compile(rules: &[Rule]) -> Result<CellFilter, CellError> {
     let mut f = ScmpFilterContext::new(ScmpAction::Errno(libc::EPERM)).map_err(err)?;
     f.set_act_badarch(ScmpAction::KillProcess).map_err(err)?;
     // We set no_new_privs ourselves, before Landlock.
     f.set_ctl_nnp(false).map_err(err)?;
     f.set_ctl_optimize(2).map_err(err)?;
-    for nr in plain_allowed() {
-        f.add_rule(ScmpAction::Allow, sc(nr)?).map_err(err)?;
-    }
-    let af_unix = u64::try_from(libc::AF_UNIX).map_err(err)?;
-    for nr in [libc::SYS_socket, libc::SYS_socketpair] {
-        f.add_rule_conditional(ScmpAction::Allow, sc(nr)?, &[low32_eq(0, af_unix)])
-            .map_err(err)?;
-    }
-    f.add_rule_conditional(
-        ScmpAction::Allow,
-        sc(libc::SYS_clone)?,
-        &[masked_zero(0, CLONE_NAMESPACE_FLAGS)],
-    )
-    .map_err(err)?;
-    for req in ALLOWED_IOCTLS {
-        f.add_rule_conditional(ScmpAction::Allow, sc(libc::SYS_ioctl)?, &[low32_eq(1, req)])
-            .map_err(err)?;
-    }
-    for opt in ALLOWED_PRCTLS {
-        f.add_rule_conditional(ScmpAction::Allow, sc(libc::SYS_prctl)?, &[low32_eq(0, opt)])
-            .map_err(err)?;
-    }
-    let no_suid = [(libc::SYS_fchmod, 1), (libc::SYS_fchmodat, 2)];
-    #[cfg(target_arch = "x86_64")]
-    let no_suid = [no_suid[0], no_suid[1], (libc::SYS_chmod, 1)];
-    for (nr, arg) in no_suid {
-        f.add_rule_conditional(ScmpAction::Allow, sc(nr)?, &[masked_zero(arg, 0o6000)])
-            .map_err(err)?;
-    }
-    f.add_rule(ScmpAction::Errno(libc::ENOSYS), sc(libc::SYS_clone3)?)
+    for r in rules {
+        let action = match r.verdict {
+            Verdict::Allow => ScmpAction::Allow,
+            Verdict::Enosys => ScmpAction::Errno(libc::ENOSYS),
+        };
+        match r.cond {
+            None => f.add_rule(action, sc(r.nr)?),
+            Some(Cond::Low32Eq(arg, value)) => f.add_rule_conditional(
+                action,
+                sc(r.nr)?,
+                &[ScmpArgCompare::new(
+                    arg,
+                    ScmpCompareOp::MaskedEqual(0xffff_ffff),
+                    value & 0xffff_ffff,
+                )],
+            ),
+            Some(Cond::MaskedZero(arg, mask)) => f.add_rule_conditional(
+                action,
+                sc(r.nr)?,
+                &[ScmpArgCompare::new(
+                    arg,
+                    ScmpCompareOp::MaskedEqual(mask),
+                    0,
+                )],
+            ),
+        }
         .map_err(err)?;
+    }
     Ok(CellFilter {
         program: export(&f)?,
     })
+}
+
+/// The compiled program, from `<cache_dir>/seccomp-<key>.bpf` when present.
+///
+/// libseccomp takes about a millisecond to build the tree, so the result is
+/// cached, keyed by a hash of the rules, the libseccomp version, the
+/// architecture and silo's version: a changed list never reuses an old
+/// program. The cache lives in the run directory, writable only by the user
+/// silo runs as (who could weaken their own cells anyway); a cache file that
+/// does not decode is rebuilt.
+pub(crate) fn load_or_build(cache_dir: &Path) -> Result<CellFilter, CellError> {
+    let rules = rules()?;
+    let path = cache_dir.join(format!("seccomp-{:016x}.bpf", cache_key(&rules)));
+    if let Some(program) = std::fs::read(&path).ok().and_then(|b| decode(&b)) {
+        return Ok(CellFilter { program });
+    }
+    let f = compile(&rules)?;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut bytes = Vec::with_capacity(f.program.len() * 8);
+    for i in &f.program {
+        bytes.extend_from_slice(&i.code.to_ne_bytes());
+        bytes.extend_from_slice(&[i.jt, i.jf]);
+        bytes.extend_from_slice(&i.k.to_ne_bytes());
+    }
+    // A cache we cannot write is only slower, never wrong.
+    if std::fs::write(&tmp, &bytes).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(f)
+}
+
+fn cache_key(rules: &[Rule]) -> u64 {
+    let v = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default();
+    let text = format!(
+        "{rules:?}|{v}|{}|{}",
+        std::env::consts::ARCH,
+        env!("CARGO_PKG_VERSION")
+    );
+    // FNV-1a: a stable, dependency-free hash is all a cache key needs.
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn decode(bytes: &[u8]) -> Option<Vec<libc::sock_filter>> {
+    let size = std::mem::size_of::<libc::sock_filter>();
+    if bytes.is_empty()
+        || !bytes.len().is_multiple_of(size)
+        || bytes.len() / size > usize::from(u16::MAX)
+    {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(size)
+            .map(|c| libc::sock_filter {
+                code: u16::from_ne_bytes([c[0], c[1]]),
+                jt: c[2],
+                jf: c[3],
+                k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+            })
+            .collect(),
+    )
 }
 
 /// libseccomp 2.5 can export only to a file descriptor: use a pipe (the
@@ -355,19 +469,7 @@ fn export(f: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, CellError> {
     std::fs::File::from(r)
         .read_to_end(&mut bytes)
         .map_err(err)?;
-    let size = std::mem::size_of::<libc::sock_filter>();
-    if bytes.is_empty() || bytes.len() % size != 0 {
-        return Err(err(format!("exported program has {} bytes", bytes.len())));
-    }
-    Ok(bytes
-        .chunks_exact(size)
-        .map(|c| libc::sock_filter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect())
+    decode(&bytes).ok_or_else(|| err(format!("exported program has {} bytes", bytes.len())))
 }
 
 /// Attaches the filter to the calling thread. no_new_privs must be set.
@@ -378,6 +480,32 @@ pub(crate) fn install(f: &CellFilter) -> Result<(), CellError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_program_is_the_built_program_and_junk_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = build().unwrap().program;
+        let first = load_or_build(dir.path()).unwrap().program;
+        let cached = load_or_build(dir.path()).unwrap().program;
+        let as_tuple = |p: &[libc::sock_filter]| {
+            p.iter()
+                .map(|i| (i.code, i.jt, i.jf, i.k))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(as_tuple(&fresh), as_tuple(&first));
+        assert_eq!(as_tuple(&fresh), as_tuple(&cached));
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::write(&file, b"junk").unwrap();
+        assert_eq!(
+            as_tuple(&load_or_build(dir.path()).unwrap().program),
+            as_tuple(&fresh)
+        );
+    }
 
     #[test]
     fn filter_compiles_to_a_compact_tree() {
