@@ -22,14 +22,10 @@ fn cell_cmd(verb: &str, id: &str, run_dir: &str) {
     assert!(out.status.success(), "{verb}: {out:?}");
 }
 
-#[test]
-fn pause_resume_and_kill_a_running_cell() {
-    if !can_run() {
-        return;
-    }
-    let run = tempfile::tempdir().unwrap();
-    let run_dir = run.path().to_str().unwrap();
-    let mut child = Command::new(silo_bin())
+/// Starts `silo cell run -- /bin/sleep 50` and waits until `ps` lists it.
+#[allow(clippy::zombie_processes)] // the caller waits for the child
+fn start_sleeping_cell(run_dir: &str) -> (std::process::Child, String) {
+    let child = Command::new(silo_bin())
         .args([
             "cell",
             "run",
@@ -42,18 +38,27 @@ fn pause_resume_and_kill_a_running_cell() {
             "50",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let id = loop {
-        let cells = ps(run_dir);
-        if let Some(c) = cells.as_array().and_then(|a| a.first()) {
-            break c["id"].as_str().unwrap().to_string();
+    loop {
+        if let Some(c) = ps(run_dir).as_array().and_then(|a| a.first()) {
+            return (child, c["id"].as_str().unwrap().to_string());
         }
         assert!(Instant::now() < deadline, "cell never showed up in ps");
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+#[test]
+fn pause_resume_and_kill_a_running_cell() {
+    if !can_run() {
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let run_dir = run.path().to_str().unwrap();
+    let (mut child, id) = start_sleeping_cell(run_dir);
     assert_eq!(ps(run_dir)[0]["state"], "running");
     cell_cmd("stop", &id, run_dir);
     assert_eq!(ps(run_dir)[0]["state"], "paused");
@@ -72,28 +77,7 @@ fn a_paused_cell_can_be_killed() {
     }
     let run = tempfile::tempdir().unwrap();
     let run_dir = run.path().to_str().unwrap();
-    let mut child = Command::new(silo_bin())
-        .args([
-            "cell",
-            "run",
-            "--run-dir",
-            run_dir,
-            "--",
-            "/bin/sleep",
-            "50",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let id = loop {
-        if let Some(c) = ps(run_dir).as_array().and_then(|a| a.first()) {
-            break c["id"].as_str().unwrap().to_string();
-        }
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut child, id) = start_sleeping_cell(run_dir);
     cell_cmd("stop", &id, run_dir);
     cell_cmd("kill", &id, run_dir);
     assert_eq!(child.wait().unwrap().code(), Some(137));
