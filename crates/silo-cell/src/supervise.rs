@@ -212,6 +212,14 @@ fn run_in_cgroup(
         let _ = kill(init, Signal::SIGKILL);
         let _ = waitpid(init, None);
         let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&relayed), None);
+        // A release that fails usually means the init already gave up: its
+        // report (now complete, the pipe's writer is gone) says why.
+        let mut buf = Vec::new();
+        let _ = fs::File::from(status_r).read_to_end(&mut buf);
+        let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
+        if let Ok(InitReport::Failed { stage, message }) = serde_json::from_slice(line) {
+            return Err(CellError::Setup { stage, message });
+        }
         return Err(e);
     }
     on_event(SupervisorEvent::Started {
