@@ -59,6 +59,9 @@ enum Command {
     /// The audit log: verify, tail, query, checkpoint, export.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
+    /// What agents did through their membranes: the refund ledger, task outcomes.
+    #[command(subcommand)]
+    Membrane(cmd::membrane::MembraneCmd),
     /// Internal: the single-threaded cell supervisor, started by library
     /// callers that may be multi-threaded. Reads a cell spec as JSON on stdin.
     #[command(name = "__cell-supervise", hide = true)]
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Keys(c) => cmd::keys::run(c, &ctx),
         Command::Policy(c) => cmd::policy::run(c, &ctx),
         Command::Audit(c) => cmd::audit::run(c, &ctx),
+        Command::Membrane(c) => cmd::membrane::run(c, &ctx),
         Command::CellSupervise { outcome } => cmd::cell::supervise_stdin(outcome),
     };
     match result {

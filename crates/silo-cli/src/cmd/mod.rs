@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod cell;
 pub mod keys;
+pub mod membrane;
 pub mod policy;
 
 /// The exit code for an error that stopped a command: 125 when a cell could

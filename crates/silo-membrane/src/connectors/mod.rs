@@ -1,0 +1,134 @@
+//! Connectors: the services behind the membrane's routes, each behind a trait so an
+//! embedded default (SQLite) and a scaled-out backend can plug in from the side.
+
+pub mod kv;
+pub mod ledger;
+pub mod outcomes;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// How long a connector waits for another process's write lock on the database.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connector failed. Shown to the host, never to the agent (the agent sees `internal`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The database failed.
+    #[error("{connector}: {context}: {source}")]
+    Sqlite {
+        /// Which connector.
+        connector: &'static str,
+        /// What it was doing.
+        context: &'static str,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
+    /// The database directory could not be created.
+    #[error("cannot create `{path}`: {source}")]
+    Io {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A stored row does not decode.
+    #[error("{connector}: stored row is corrupt: {reason}")]
+    Corrupt {
+        /// Which connector.
+        connector: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Random id generation failed.
+    #[error("{connector}: cannot make an id: {reason}")]
+    Id {
+        /// Which connector.
+        connector: &'static str,
+        /// What failed.
+        reason: String,
+    },
+}
+
+pub(crate) fn sqlite_err(
+    connector: &'static str,
+    context: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> ConnectorError {
+    move |source| ConnectorError::Sqlite {
+        connector,
+        context,
+        source,
+    }
+}
+
+/// Opens `path` in WAL mode with `synchronous = FULL` (a committed write survives a crash)
+/// and runs `schema`.
+pub(crate) fn open_sqlite(
+    connector: &'static str,
+    path: &Path,
+    schema: &str,
+) -> Result<Mutex<Connection>, ConnectorError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| ConnectorError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path).map_err(sqlite_err(connector, "opening the database"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(sqlite_err(connector, "setting the busy timeout"))?;
+    let _mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sqlite_err(connector, "enabling WAL"))?;
+    conn.execute_batch("PRAGMA synchronous = FULL;")
+        .map_err(sqlite_err(connector, "setting pragmas"))?;
+    conn.execute_batch(schema)
+        .map_err(sqlite_err(connector, "creating the schema"))?;
+    Ok(Mutex::new(conn))
+}
+
+/// A poisoned lock only means another request panicked mid-statement; SQLite rolled the
+/// statement back, so the connection is still usable.
+pub(crate) fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The connectors one set of [`crate::Services`] uses.
+pub struct Connectors {
+    /// Task-scoped scratch storage.
+    pub kv: Box<dyn kv::KvStore>,
+    /// The refund ledger.
+    pub ledger: Box<dyn ledger::Ledger>,
+    /// Where agents' results wait for the router.
+    pub outcomes: Box<dyn outcomes::OutcomeStore>,
+}
+
+impl std::fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connectors").finish_non_exhaustive()
+    }
+}
+
+impl Connectors {
+    /// The embedded defaults: every connector in one SQLite file at `path`.
+    pub fn sqlite(path: &Path) -> Result<Self, ConnectorError> {
+        Ok(Self {
+            kv: Box::new(kv::SqliteKv::open(path)?),
+            ledger: Box::new(ledger::SqliteLedger::open(path)?),
+            outcomes: Box::new(outcomes::SqliteOutcomes::open(path)?),
+        })
+    }
+}
+
+/// Unix seconds as SQLite stores them (saturating; SQLite integers are `i64`).
+pub(crate) fn secs_to_sql(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
+/// Unix seconds back from SQLite (a negative value reads as 0).
+pub(crate) fn secs_from_sql(secs: i64) -> u64 {
+    u64::try_from(secs).unwrap_or(0)
+}

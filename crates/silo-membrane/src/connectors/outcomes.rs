@@ -1,0 +1,205 @@
+//! The agent's result for its task (complete or escalate), written once and kept for the
+//! router to read after the cell has gone.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::{lock, open_sqlite, secs_from_sql, secs_to_sql, sqlite_err, ConnectorError};
+
+/// How the agent says its task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionStatus {
+    /// Done (the router's 200).
+    Done,
+    /// A human must take over (400).
+    NeedsHuman,
+    /// The agent failed (500).
+    Failed,
+}
+
+impl CompletionStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompletionStatus::Done => "done",
+            CompletionStatus::NeedsHuman => "needs_human",
+            CompletionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The agent's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Outcome {
+    /// `POST /v1/complete`.
+    Complete {
+        /// How it ended.
+        status: CompletionStatus,
+        /// The agent's summary (tokenised text).
+        summary: String,
+    },
+    /// `POST /v1/escalate`.
+    Escalate {
+        /// A target the base key lists.
+        target: String,
+        /// Why.
+        reason: String,
+        /// What the agent recommends.
+        recommendation: String,
+    },
+}
+
+/// A stored result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedOutcome {
+    /// The task.
+    pub task: String,
+    /// The agent that recorded it.
+    pub agent: String,
+    /// The result.
+    pub outcome: Outcome,
+    /// Unix seconds.
+    pub recorded_at: u64,
+}
+
+/// What recording did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Stored.
+    Recorded,
+    /// The task already had a result; it is kept and this one dropped.
+    AlreadyRecorded(RecordedOutcome),
+}
+
+/// Where results wait for the router.
+pub trait OutcomeStore: Send + Sync {
+    /// Stores the task's result unless it already has one.
+    fn record(
+        &self,
+        task: &str,
+        agent: &str,
+        outcome: &Outcome,
+        now: u64,
+    ) -> Result<RecordOutcome, ConnectorError>;
+    /// The task's result, if recorded.
+    fn get(&self, task: &str) -> Result<Option<RecordedOutcome>, ConnectorError>;
+}
+
+const NAME: &str = "outcomes";
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS outcomes (
+    task TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);";
+
+/// [`OutcomeStore`] in SQLite.
+#[derive(Debug)]
+pub struct SqliteOutcomes {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteOutcomes {
+    /// Opens (creating if needed) the `outcomes` table in the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, ConnectorError> {
+        Ok(Self {
+            conn: open_sqlite(NAME, path, SCHEMA)?,
+        })
+    }
+}
+
+fn get(conn: &Connection, task: &str) -> Result<Option<RecordedOutcome>, ConnectorError> {
+    let row: Option<(String, String, i64)> = conn
+        .query_row(
+            "SELECT agent, outcome, recorded_at FROM outcomes WHERE task = ?1",
+            [task],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(sqlite_err(NAME, "reading an outcome"))?;
+    row.map(|(agent, text, recorded_at)| {
+        let outcome = serde_json::from_str(&text).map_err(|e| ConnectorError::Corrupt {
+            connector: NAME,
+            reason: e.to_string(),
+        })?;
+        Ok(RecordedOutcome {
+            task: task.to_string(),
+            agent,
+            outcome,
+            recorded_at: secs_from_sql(recorded_at),
+        })
+    })
+    .transpose()
+}
+
+impl OutcomeStore for SqliteOutcomes {
+    fn record(
+        &self,
+        task: &str,
+        agent: &str,
+        outcome: &Outcome,
+        now: u64,
+    ) -> Result<RecordOutcome, ConnectorError> {
+        let text = serde_json::to_string(outcome).map_err(|e| ConnectorError::Corrupt {
+            connector: NAME,
+            reason: e.to_string(),
+        })?;
+        let conn = lock(&self.conn);
+        let inserted = conn
+            .execute(
+                "INSERT INTO outcomes (task, agent, outcome, recorded_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (task) DO NOTHING",
+                params![task, agent, text, secs_to_sql(now)],
+            )
+            .map_err(sqlite_err(NAME, "writing an outcome"))?;
+        if inserted == 1 {
+            return Ok(RecordOutcome::Recorded);
+        }
+        match get(&conn, task)? {
+            Some(existing) => Ok(RecordOutcome::AlreadyRecorded(existing)),
+            None => Err(ConnectorError::Corrupt {
+                connector: NAME,
+                reason: "outcome neither inserted nor found".into(),
+            }),
+        }
+    }
+
+    fn get(&self, task: &str) -> Result<Option<RecordedOutcome>, ConnectorError> {
+        get(&lock(&self.conn), task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_outcome_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteOutcomes::open(&dir.path().join("m.db")).unwrap();
+        let done = Outcome::Complete {
+            status: CompletionStatus::Done,
+            summary: "refunded".into(),
+        };
+        assert_eq!(
+            s.record("t", "a", &done, 5).unwrap(),
+            RecordOutcome::Recorded
+        );
+        let esc = Outcome::Escalate {
+            target: "manager".into(),
+            reason: "r".into(),
+            recommendation: "x".into(),
+        };
+        let RecordOutcome::AlreadyRecorded(kept) = s.record("t", "a", &esc, 6).unwrap() else {
+            panic!("second outcome was stored")
+        };
+        assert_eq!(kept.outcome, done);
+        assert_eq!(s.get("t").unwrap().unwrap().recorded_at, 5);
+        assert!(s.get("other").unwrap().is_none());
+    }
+}

@@ -1,0 +1,156 @@
+//! The per-request pipeline, run on a blocking thread: verify both keys → route handler
+//! (policy decision, then a connector) → one audit entry → reply. Every path, allowed or
+//! refused, ends in [`finish`], which writes the audit entry.
+
+use bytes::Bytes;
+use serde_json::Value;
+use silo_audit::Decision as AuditDecision;
+use silo_keys::Credentials;
+use silo_policy::{Action, Context, Decision};
+
+use crate::auth::{self, PresentedKeys};
+use crate::binding::CellBinding;
+use crate::record::Record;
+use crate::routes::Route;
+use crate::services::Services;
+use crate::wire::{ApiError, ErrorCode, Reply};
+
+/// What a route handler gets: the shared services, the verified keys and the time.
+pub(crate) struct Call<'a> {
+    pub(crate) services: &'a Services,
+    pub(crate) creds: &'a Credentials,
+    pub(crate) now: u64,
+}
+
+impl Call<'_> {
+    /// Asks the policy; anything but allow is a refusal, recorded either way.
+    pub(crate) fn authorize(
+        &self,
+        action: Action,
+        params: &Value,
+        resource_customer: Option<&str>,
+        rec: &mut Record,
+    ) -> Result<(), ApiError> {
+        let mut ctx = Context::new(self.now, &self.services.counters);
+        ctx.resource_customer = resource_customer;
+        match self
+            .services
+            .policy
+            .decide_for(self.creds, action.as_str(), params, &ctx)
+        {
+            Decision::Allow { rule } => {
+                rec.decide(AuditDecision::Allow, rule);
+                Ok(())
+            }
+            Decision::Deny { reason, rule } => {
+                rec.decide(AuditDecision::Deny, rule.clone());
+                Err(ApiError::new(ErrorCode::Denied, reason).with_rule(rule))
+            }
+            Decision::NeedsApproval { rule, reason } => {
+                rec.decide(AuditDecision::NeedsApproval, rule.clone());
+                Err(ApiError::new(ErrorCode::NeedsApproval, reason).with_rule(rule))
+            }
+        }
+    }
+
+    /// For the routes the task key itself grants (reading the task, recording the outcome).
+    pub(crate) fn granted_by_task_key(&self, rec: &mut Record) {
+        rec.decide(AuditDecision::Allow, "membrane.task_key");
+    }
+
+    /// Counts a done action for rate limits and daily totals.
+    pub(crate) fn record_usage(&self, action: Action, amount: Option<i64>) {
+        self.services.counters.record(
+            self.creds.base(),
+            self.creds.task(),
+            action,
+            amount,
+            self.now,
+        );
+    }
+}
+
+/// Serves one request that got past the rate limiter.
+pub(crate) fn serve(
+    services: &Services,
+    cell: &CellBinding,
+    route: Result<Route, ApiError>,
+    keys: &PresentedKeys,
+    body: Result<Bytes, ApiError>,
+    now: u64,
+) -> Reply {
+    let action = route
+        .as_ref()
+        .map_or("membrane.request", |r| r.action_name());
+    let mut rec = Record::new(action, cell);
+    let result = run(services, cell, route, keys, body, now, &mut rec);
+    finish(services, rec, result)
+}
+
+fn run(
+    services: &Services,
+    cell: &CellBinding,
+    route: Result<Route, ApiError>,
+    keys: &PresentedKeys,
+    body: Result<Bytes, ApiError>,
+    now: u64,
+    rec: &mut Record,
+) -> Result<Value, ApiError> {
+    let route = route?;
+    let body = body?;
+    let verified = auth::verify(services, cell, keys, now).inspect_err(|e| {
+        rec.decide(AuditDecision::Deny, format!("keys.{}", e.code.as_str()));
+    })?;
+    rec.identify(&verified);
+    let call = Call {
+        services,
+        creds: &verified.creds,
+        now,
+    };
+    route.handle(&call, &body, rec)
+}
+
+/// A refusal made before the pipeline (rate limit, busy), audited by the caller's throttle.
+pub(crate) fn refuse(
+    services: &Services,
+    cell: &CellBinding,
+    error: ApiError,
+    held_back: Option<u64>,
+) -> Reply {
+    let mut rec = Record::new("membrane.request", cell);
+    if let Some(n) = held_back {
+        rec.fact("held_back", n);
+    }
+    finish(services, rec, Err(error))
+}
+
+/// Writes the audit entry and makes the reply. If the entry cannot be written, a success is
+/// not reported as one.
+fn finish(services: &Services, mut rec: Record, result: Result<Value, ApiError>) -> Reply {
+    match result {
+        Ok(body) => match rec.into_draft(200, None).map(|d| services.audit.append(d)) {
+            Ok(Ok(_)) => Reply::ok(&body),
+            failure => {
+                tracing::error!(?failure, "audit append failed after an allowed call");
+                Reply::error(&ApiError::new(
+                    ErrorCode::AuditUnavailable,
+                    "the call could not be recorded in the audit log; ask the operator",
+                ))
+            }
+        },
+        Err(error) => {
+            if !rec.decided() {
+                rec.decide(AuditDecision::Deny, error.code.rule());
+            }
+            let status = error.code.status();
+            match rec
+                .into_draft(status, Some(error.code))
+                .map(|d| services.audit.append(d))
+            {
+                Ok(Ok(_)) => {}
+                failure => tracing::error!(?failure, "audit append failed for a refusal"),
+            }
+            Reply::error(&error)
+        }
+    }
+}

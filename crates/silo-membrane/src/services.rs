@@ -1,0 +1,91 @@
+//! `Services`: what every membrane shares — the key verifier, the policy, usage counters,
+//! the audit log and the connectors. One `Arc<Services>` serves many cells' sockets.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use silo_audit::AuditLog;
+use silo_keys::Verifier;
+use silo_policy::{InMemoryCounters, PolicySet};
+
+use crate::connectors::kv::KvStore;
+use crate::connectors::ledger::Ledger;
+use crate::connectors::outcomes::OutcomeStore;
+use crate::connectors::Connectors;
+use crate::error::MembraneError;
+
+/// The shared state behind every membrane socket.
+pub struct Services {
+    pub(crate) verifier: Verifier,
+    pub(crate) policy: PolicySet,
+    pub(crate) counters: InMemoryCounters,
+    pub(crate) audit: Arc<AuditLog>,
+    pub(crate) connectors: Connectors,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Services over explicit connectors.
+    pub fn new(
+        verifier: Verifier,
+        policy: PolicySet,
+        audit: Arc<AuditLog>,
+        connectors: Connectors,
+    ) -> Self {
+        Self {
+            verifier,
+            policy,
+            counters: InMemoryCounters::default(),
+            audit,
+            connectors,
+        }
+    }
+
+    /// `<data_dir>/membrane/membrane.db`: where the embedded connectors keep their tables.
+    pub fn db_path(data_dir: &Path) -> PathBuf {
+        data_dir.join("membrane").join("membrane.db")
+    }
+
+    /// Services with the embedded SQLite connectors under `data_dir` (see [`Self::db_path`]).
+    pub fn embedded(
+        data_dir: &Path,
+        verifier: Verifier,
+        policy: PolicySet,
+        audit: Arc<AuditLog>,
+    ) -> Result<Self, MembraneError> {
+        let connectors = Connectors::sqlite(&Self::db_path(data_dir))?;
+        Ok(Self::new(verifier, policy, audit, connectors))
+    }
+
+    /// The key verifier (its revocation list is checked on every request).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// The audit log every call is recorded in.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The refund ledger.
+    pub fn ledger(&self) -> &dyn Ledger {
+        self.connectors.ledger.as_ref()
+    }
+
+    /// Task-scoped scratch storage.
+    pub fn kv(&self) -> &dyn KvStore {
+        self.connectors.kv.as_ref()
+    }
+
+    /// The agents' recorded results, for the caller to read after a cell exits.
+    pub fn outcomes(&self) -> &dyn OutcomeStore {
+        self.connectors.outcomes.as_ref()
+    }
+}

@@ -1,0 +1,13 @@
+//! The membrane's integration tests: a real membrane on a temp Unix socket, driven over
+//! HTTP/1.1 by a raw client, with attack tests named after the attack they try.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod audit;
+mod cell;
+mod keys;
+mod kv;
+mod limits;
+mod outcome;
+mod refund;

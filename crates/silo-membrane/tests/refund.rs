@@ -1,0 +1,154 @@
+//! Refunds: within the limit for the task's customer only, paid once per idempotency key.
+
+use serde_json::json;
+
+use crate::support::{refund, Fixture, CUSTOMER};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_within_limit_for_own_customer_is_paid_and_in_the_ledger() {
+    let f = Fixture::new();
+    let mut c = f.client().await;
+    let a = c
+        .post("/v1/refund", &refund(json!(2500), "case-1:refund"))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["amount_cents"], 2500);
+    assert_eq!(a.body["replayed"], false);
+    let ledger = f.services.ledger().refunds_for(CUSTOMER).unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].amount_cents, 2500);
+    assert_eq!(ledger[0].refund_id, a.body["refund_id"].as_str().unwrap());
+    assert_eq!(ledger[0].task, "task-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_exactly_at_the_limit_is_paid() {
+    let f = Fixture::new();
+    let mut c = f.client().await;
+    let a = c.post("/v1/refund", &refund(json!(50000), "k")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_refund_over_the_limit_is_denied_and_nothing_paid() {
+    let f = Fixture::new();
+    let mut c = f.client().await;
+    let a = c.post("/v1/refund", &refund(json!(50001), "k")).await;
+    assert_eq!((a.status, a.code()), (403, "denied"), "{}", a.body);
+    assert_eq!(a.body["error"]["rule"], "capability.refund.max_cents");
+    assert!(f
+        .services
+        .ledger()
+        .refunds_for(CUSTOMER)
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_refund_to_another_customer_is_denied() {
+    let f = Fixture::new();
+    let mut c = f.client().await;
+    let mut body = refund(json!(100), "k");
+    body["customer"] = json!("cus_tok_2");
+    let a = c.post("/v1/refund", &body).await;
+    assert_eq!((a.status, a.code()), (403, "denied"), "{}", a.body);
+    assert_eq!(a.body["error"]["rule"], "scope.customer");
+    assert!(f
+        .services
+        .ledger()
+        .refunds_for("cus_tok_2")
+        .unwrap()
+        .is_empty());
+    assert!(f
+        .services
+        .ledger()
+        .refunds_for(CUSTOMER)
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_replayed_idempotency_key_pays_once() {
+    let f = Fixture::new();
+    let mut c = f.client().await;
+    let first = c
+        .post("/v1/refund", &refund(json!(4000), "case-1:r1"))
+        .await;
+    assert_eq!(first.status, 200);
+    for _ in 0..3 {
+        let again = c
+            .post("/v1/refund", &refund(json!(4000), "case-1:r1"))
+            .await;
+        assert_eq!(again.status, 200, "{}", again.body);
+        assert_eq!(again.body["refund_id"], first.body["refund_id"]);
+        assert_eq!(again.body["replayed"], true);
+    }
+    // Another task of the same customer replaying the key gets the original, too.
+    let mut other =
+        crate::support::Client::connect(f.socket(), Some(f.base_key()), Some(f.task_key("task-2")))
+            .await;
+    let again = other
+        .post("/v1/refund", &refund(json!(4000), "case-1:r1"))
+        .await;
+    assert_eq!(again.body["refund_id"], first.body["refund_id"]);
+    let conflict = c
+        .post("/v1/refund", &refund(json!(4001), "case-1:r1"))
+        .await;
+    assert_eq!(
+        (conflict.status, conflict.code()),
+        (409, "idempotency_conflict")
+    );
+    let ledger = f.services.ledger().refunds_for(CUSTOMER).unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].amount_cents, 4000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_amount_unit_tricks_are_denied() {
+    let f = Fixture::new();
+    let mut c = f.client().await;
+    let tricks = [
+        json!(-100),
+        json!(0),
+        json!(100.5),
+        json!(1e3),
+        json!("100"),
+        json!(9_223_372_036_854_775_807_u64 + 1),
+        json!(null),
+    ];
+    for (i, t) in tricks.iter().enumerate() {
+        let a = c
+            .post("/v1/refund", &refund(t.clone(), &format!("k{i}")))
+            .await;
+        assert_eq!(a.status, 403, "{t}: {}", a.body);
+        assert_eq!(a.body["error"]["rule"], "amount.invalid", "{t}");
+    }
+    let mut eur = refund(json!(100), "eur");
+    eur["currency"] = json!("EUR");
+    let a = c.post("/v1/refund", &eur).await;
+    assert_eq!(a.body["error"]["rule"], "capability.refund.currency");
+    assert!(f
+        .services
+        .ledger()
+        .refunds_for(CUSTOMER)
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_refund_bodies_are_invalid_requests() {
+    let f = Fixture::new();
+    let mut c = f.client().await;
+    let mut extra = refund(json!(100), "k");
+    extra["approved"] = json!(true);
+    for body in [
+        extra,
+        json!({"amount_cents": 100}),
+        refund(json!(100), "bad key with spaces"),
+    ] {
+        let a = c.post("/v1/refund", &body).await;
+        assert_eq!((a.status, a.code()), (400, "invalid_request"), "{body}");
+    }
+    let a = c.send("POST", "/v1/refund", b"{not json").await;
+    assert_eq!(a.code(), "invalid_request");
+}

@@ -1,0 +1,251 @@
+//! Shared fixtures: a key store, an audit log, services, a membrane on a temp socket, key
+//! minting helpers and a small keep-alive HTTP/1.1 client over a Unix socket.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use silo_audit::{AuditLog, Entry, Query};
+use silo_keys::{
+    new_jti, now_unix, BaseKey, Capabilities, KeyStore, Minter, TaskKey, BASE_AUDIENCE,
+    TASK_AUDIENCE,
+};
+use silo_membrane::{CellBinding, Limits, Membrane, Services};
+use silo_policy::PolicySet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+pub const AGENT: &str = "refund-agent";
+pub const CUSTOMER: &str = "cus_tok_1";
+pub const HASH: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub store: KeyStore,
+    pub minter: Minter,
+    pub services: Arc<Services>,
+    pub membranes: Vec<Membrane>,
+}
+
+impl Fixture {
+    /// A fixture with one membrane for cell `c-000000000001` and default limits.
+    pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    pub fn with_limits(limits: Limits) -> Self {
+        let mut f = Self::bare();
+        f.add_cell("c-000000000001", limits);
+        f
+    }
+
+    /// Key store, audit log and services, no membrane yet.
+    pub fn bare() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::init(&dir.path().join("keys"), now_unix() - 100).unwrap();
+        let minter = store.minter().unwrap();
+        let audit = Arc::new(AuditLog::open(dir.path()).unwrap());
+        let services = Arc::new(
+            Services::embedded(
+                dir.path(),
+                store.verifier().unwrap(),
+                PolicySet::capabilities_only(),
+                audit,
+            )
+            .unwrap(),
+        );
+        Self {
+            dir,
+            store,
+            minter,
+            services,
+            membranes: Vec::new(),
+        }
+    }
+
+    /// Binds a membrane for `cell` at `<dir>/<cell>.sock`; returns the socket path.
+    pub fn add_cell(&mut self, cell: &str, limits: Limits) -> PathBuf {
+        let path = self.dir.path().join(format!("{cell}.sock"));
+        let m = Membrane::bind(
+            &path,
+            CellBinding::new(cell).unwrap(),
+            self.services.clone(),
+            limits,
+        )
+        .unwrap();
+        self.membranes.push(m);
+        path
+    }
+
+    pub fn socket(&self) -> &Path {
+        self.membranes[0].socket_path()
+    }
+
+    pub fn cell(&self) -> &str {
+        self.membranes[0].cell_id()
+    }
+
+    pub fn base_key(&self) -> String {
+        self.minter.mint_base(&base_claims()).unwrap()
+    }
+
+    pub fn task_key(&self, task: &str) -> String {
+        self.minter
+            .mint_task(&task_claims(task, self.cell()))
+            .unwrap()
+    }
+
+    /// A client holding this fixture's default keys (task `task-1`).
+    pub async fn client(&self) -> Client {
+        Client::connect(
+            self.socket(),
+            Some(self.base_key()),
+            Some(self.task_key("task-1")),
+        )
+        .await
+    }
+
+    pub fn audit_entries(&self) -> Vec<Entry> {
+        self.services.audit().query(&Query::all()).unwrap()
+    }
+}
+
+pub fn base_claims() -> BaseKey {
+    let now = now_unix();
+    BaseKey {
+        aud: BASE_AUDIENCE.into(),
+        jti: new_jti().unwrap(),
+        iat: now - 10,
+        exp: now + 3600,
+        agent: AGENT.into(),
+        version: "1.0.0".into(),
+        folder_hash: HASH.into(),
+        caps: Capabilities::from_json(
+            r#"{"refund":{"max_cents":50000,"currency":"USD"},"escalate":["manager","human"]}"#,
+        )
+        .unwrap(),
+    }
+}
+
+pub fn task_claims(task: &str, cell: &str) -> TaskKey {
+    let now = now_unix();
+    TaskKey {
+        aud: TASK_AUDIENCE.into(),
+        jti: new_jti().unwrap(),
+        iat: now - 10,
+        nbf: now - 10,
+        exp: now + 600,
+        task: task.into(),
+        agent: AGENT.into(),
+        customer: CUSTOMER.into(),
+        case: "case-1".into(),
+        workflow: None,
+        cell: cell.into(),
+    }
+}
+
+/// A minimal keep-alive HTTP/1.1 client: enough to drive the membrane and to misbehave.
+pub struct Client {
+    pub stream: UnixStream,
+    pub base: Option<String>,
+    pub task: Option<String>,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The error code of an error body, or `""`.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Client {
+    pub async fn connect(path: &Path, base: Option<String>, task: Option<String>) -> Self {
+        Self {
+            stream: UnixStream::connect(path).await.unwrap(),
+            base,
+            task,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        self.send("GET", path, b"").await
+    }
+
+    pub async fn post(&mut self, path: &str, body: &Value) -> Answer {
+        self.send("POST", path, body.to_string().as_bytes()).await
+    }
+
+    pub async fn send(&mut self, method: &str, path: &str, body: &[u8]) -> Answer {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: silo\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        );
+        if let Some(b) = &self.base {
+            head.push_str(&format!("x-silo-base-key: {b}\r\n"));
+        }
+        if let Some(t) = &self.task {
+            head.push_str(&format!("x-silo-task-key: {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        self.stream.write_all(&bytes).await.unwrap();
+        self.read_answer().await
+    }
+
+    /// Reads one response (headers, then `content-length` bytes of JSON).
+    pub async fn read_answer(&mut self) -> Answer {
+        let mut buf = Vec::new();
+        let header_end = loop {
+            if let Some(i) = find(&buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed before a response");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8(buf[..header_end].to_vec()).unwrap();
+        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        while buf.len() < header_end + len {
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed mid-body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = &buf[header_end..header_end + len];
+        let body = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(body).unwrap()
+        };
+        Answer { status, body }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A refund body.
+pub fn refund(amount: Value, key: &str) -> Value {
+    serde_json::json!({
+        "amount_cents": amount,
+        "currency": "USD",
+        "reason": "late delivery",
+        "idempotency_key": key,
+    })
+}

@@ -1,0 +1,208 @@
+"""silo: the agent SDK. The only way an agent in a silo cell reaches the world.
+
+Every call goes to the cell's membrane over HTTP/1.1 + JSON on a Unix socket (see
+docs/PROTOCOL.md) and carries both of the agent's keys. Standard library only.
+
+Configuration comes from the environment the cell sets up:
+
+* ``SILO_SOCKET``   -- the membrane socket (default ``/run/silo/membrane.sock``);
+* ``SILO_BASE_KEY`` -- the agent role's base key;
+* ``SILO_TASK_KEY`` -- this invocation's task key.
+
+Example::
+
+    import silo
+
+    task = silo.task()
+    result = silo.refund(2500, "late delivery", idempotency_key=f"{task['case']}:refund")
+    silo.done(f"refunded {result['amount_cents']} cents")
+
+Errors from the membrane raise :class:`MembraneError` with its stable ``code``
+(``denied``, ``key_expired``, ``rate_limited``, ...) and a message.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+from typing import Any, Dict, Optional
+
+__all__ = [
+    "MembraneError",
+    "task",
+    "kv",
+    "refund",
+    "done",
+    "complete",
+    "escalate",
+    "PROTOCOL_VERSION",
+]
+
+#: The protocol version this SDK speaks (the ``/v1`` prefix of every route).
+PROTOCOL_VERSION = "v1"
+
+_DEFAULT_SOCKET = "/run/silo/membrane.sock"
+_TIMEOUT_SECS = 60.0
+
+
+class MembraneError(Exception):
+    """The membrane refused or failed a call.
+
+    Attributes:
+        code: the stable error code, e.g. ``denied`` or ``idempotency_conflict``.
+        message: a human-readable explanation (never contains keys or raw PII).
+        status: the HTTP status (0 when the membrane could not be reached).
+        rule: the policy rule behind a denial, when there is one.
+    """
+
+    def __init__(self, code: str, message: str, status: int = 0, rule: Optional[str] = None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.rule = rule
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """``http.client.HTTPConnection`` over an ``AF_UNIX`` socket."""
+
+    def __init__(self, path: str, timeout: float = _TIMEOUT_SECS):
+        super().__init__("silo", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise MembraneError("missing_key", f"the environment variable {name} is not set")
+    return value
+
+
+def _call(method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Sends one request with both keys and returns the decoded JSON answer."""
+    headers = {
+        "x-silo-base-key": _env("SILO_BASE_KEY"),
+        "x-silo-task-key": _env("SILO_TASK_KEY"),
+        "content-type": "application/json",
+    }
+    payload = b"" if body is None else json.dumps(body).encode("utf-8")
+    conn = _UnixHTTPConnection(os.environ.get("SILO_SOCKET") or _DEFAULT_SOCKET)
+    try:
+        conn.request(method, f"/{PROTOCOL_VERSION}/{path}", body=payload, headers=headers)
+        response = conn.getresponse()
+        status = response.status
+        raw = response.read()
+    except (OSError, http.client.HTTPException) as e:
+        raise MembraneError("unreachable", f"cannot reach the membrane: {e}") from None
+    finally:
+        conn.close()
+    try:
+        answer = json.loads(raw.decode("utf-8")) if raw else {}
+    except ValueError:
+        raise MembraneError("internal", "the membrane sent a body that is not JSON", status) from None
+    if status >= 400:
+        error = answer.get("error", {}) if isinstance(answer, dict) else {}
+        raise MembraneError(
+            str(error.get("code", "internal")),
+            str(error.get("message", f"HTTP {status}")),
+            status,
+            error.get("rule"),
+        )
+    return answer
+
+
+def task() -> Dict[str, Any]:
+    """The current task's public facts.
+
+    Returns a dict with ``task``, ``agent``, ``customer`` (a token, never a raw
+    identity), ``case``, ``workflow``, ``cell``, ``expires_at`` (unix seconds) and
+    ``capabilities`` (what the base key grants, e.g. the refund limit).
+    """
+    return _call("GET", "task")
+
+
+class _Kv:
+    """Scratch storage scoped to the current task; no other task can see it."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value stored under ``key`` by this task, or ``default``."""
+        answer = _call("POST", "kv/get", {"key": key})
+        return answer.get("value") if answer.get("found") else default
+
+    def put(self, key: str, value: Any) -> None:
+        """Stores a JSON-serialisable ``value`` under ``key`` for this task."""
+        _call("POST", "kv/put", {"key": key, "value": value})
+
+
+#: Task-scoped key-value storage: ``silo.kv.get(key)``, ``silo.kv.put(key, value)``.
+kv = _Kv()
+
+
+def refund(
+    amount_cents: int,
+    reason: str,
+    idempotency_key: str,
+    currency: str = "USD",
+) -> Dict[str, Any]:
+    """Refunds the task's customer.
+
+    Args:
+        amount_cents: positive integer amount in minor units (cents); floats are refused.
+        reason: why, for the operator (kept in the ledger, not in the audit log).
+        idempotency_key: the same key never pays twice; retry with the same key safely.
+        currency: ISO 4217 code; must be the one the base key grants.
+
+    Returns:
+        ``refund_id``, ``status``, ``amount_cents``, ``currency``, ``idempotency_key``
+        and ``replayed`` (true when this key had already paid and nothing new was paid).
+
+    Raises:
+        MembraneError: ``denied`` over the limit or for another customer,
+        ``idempotency_conflict`` when the key was used for another amount, and so on.
+    """
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
+        raise MembraneError("invalid_request", "amount_cents must be an int of minor units")
+    return _call(
+        "POST",
+        "refund",
+        {
+            "amount_cents": amount_cents,
+            "currency": currency,
+            "reason": reason,
+            "idempotency_key": idempotency_key,
+        },
+    )
+
+
+def complete(status: str, summary: str) -> None:
+    """Records the task's result: ``status`` is ``done``, ``needs_human`` or ``failed``.
+
+    The first result a task records stands; a second one raises ``outcome_recorded``.
+    """
+    _call("POST", "complete", {"status": status, "summary": summary})
+
+
+def done(summary: str) -> None:
+    """Records that the task is done, with a (tokenised) summary for the router."""
+    complete("done", summary)
+
+
+def escalate(target: str, reason: str, recommendation: str) -> None:
+    """Hands the task to ``target`` (one the base key lists), saying why and what to do."""
+    _call(
+        "POST",
+        "escalate",
+        {"target": target, "reason": reason, "recommendation": recommendation},
+    )
