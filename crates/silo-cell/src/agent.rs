@@ -196,6 +196,9 @@ fn environment(spec: &crate::CellSpec) -> Vec<(String, String)> {
     if spec.socket.is_some() {
         env.push(("SILO_SOCKET".into(), CELL_SOCKET_PATH.into()));
     }
+    if spec.sdk_dir.is_some() {
+        env.push(("PYTHONPATH".into(), crate::CELL_SDK_DIR.into()));
+    }
     for (k, v) in &spec.env {
         env.retain(|(ek, _)| ek != k);
         env.push((k.clone(), v.clone()));

@@ -18,7 +18,7 @@ use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
 
 use crate::identity::CELL_AGENT_ID;
-use crate::{CellSpec, CELL_AGENT_DIR, CELL_SOCKET_PATH, CELL_TMP_DIR};
+use crate::{CellSpec, CELL_AGENT_DIR, CELL_SDK_DIR, CELL_SOCKET_PATH, CELL_TMP_DIR};
 
 /// Host paths bound read-only at the same place when they exist: what a
 /// dynamically linked program and python3 need. Symlinks (merged /usr) are
@@ -58,6 +58,9 @@ pub(crate) fn readonly_paths(spec: &CellSpec) -> Vec<PathBuf> {
         })
         .collect();
     v.extend(spec.ro_binds.iter().cloned());
+    if spec.sdk_dir.is_some() {
+        v.push(PathBuf::from(CELL_SDK_DIR));
+    }
     v
 }
 
@@ -115,6 +118,9 @@ pub(crate) fn build(
     }
     if let Some(dir) = &spec.agent_dir {
         binds.push((PathBuf::from(CELL_AGENT_DIR), Source::open(dir)?));
+    }
+    if let Some(dir) = &spec.sdk_dir {
+        binds.push((PathBuf::from(CELL_SDK_DIR), Source::open(dir)?));
     }
     let socket = match &spec.socket {
         Some(s) => Some(Source::open(s)?),

@@ -11,6 +11,8 @@ use crate::{AgentName, CellError, Limits};
 pub const CELL_AGENT_DIR: &str = "/agent";
 /// The only writable place inside the cell: a RAM tmpfs, `$HOME` and `$TMPDIR`.
 pub const CELL_TMP_DIR: &str = "/tmp";
+/// Where the agent SDK folder appears inside the cell (read-only, on `PYTHONPATH`).
+pub const CELL_SDK_DIR: &str = "/opt/silo/sdk";
 /// Where the membrane socket appears inside the cell.
 pub const CELL_SOCKET_PATH: &str = "/run/silo/membrane.sock";
 
@@ -59,6 +61,9 @@ pub struct CellSpec {
     pub limits: Limits,
     /// Host path of the membrane socket, bind-mounted at [`CELL_SOCKET_PATH`].
     pub socket: Option<PathBuf>,
+    /// Host path of the agent SDK folder, mounted read-only at [`CELL_SDK_DIR`].
+    #[serde(default)]
+    pub sdk_dir: Option<PathBuf>,
     /// Extra host paths to bind read-only at the same path in the cell.
     pub ro_binds: Vec<PathBuf>,
     /// Where the registry and the root mount point live.
@@ -79,6 +84,7 @@ impl CellSpec {
             env: Vec::new(),
             limits: Limits::default(),
             socket: None,
+            sdk_dir: None,
             ro_binds: Vec::new(),
             run_dir: crate::default_run_dir(),
             weaken: Vec::new(),
@@ -102,9 +108,20 @@ impl CellSpec {
             )));
         }
         self.limits.validate()?;
-        if let Some(d) = &self.agent_dir {
+        for (what, dir) in [
+            ("agent folder", &self.agent_dir),
+            ("SDK folder", &self.sdk_dir),
+        ] {
+            let Some(d) = dir else { continue };
             if !d.is_absolute() || !d.is_dir() {
-                return Err(CellError::AgentDirMissing(d.clone()));
+                return Err(if what == "agent folder" {
+                    CellError::AgentDirMissing(d.clone())
+                } else {
+                    CellError::InvalidSpec(format!(
+                        "{what} `{}` must be an existing absolute directory",
+                        d.display()
+                    ))
+                });
             }
             // As root the agent runs under its own host uid, which reads the
             // folder as "other".
@@ -114,7 +131,7 @@ impl CellSpec {
                 .unwrap_or(0);
             if nix::unistd::Uid::effective().is_root() && mode & 0o005 != 0o005 {
                 return Err(CellError::InvalidSpec(format!(
-                    "agent folder `{}` is not readable by the agent's uid: `chmod o+rx` it (and its files o+r)",
+                    "{what} `{}` is not readable by the agent's uid: `chmod o+rx` it (and its files o+r)",
                     d.display()
                 )));
             }
@@ -135,10 +152,18 @@ impl CellSpec {
                     b.display()
                 )));
             }
-            let forbidden = [
-                "/", "/proc", "/sys", "/dev", "/tmp", "/run", "/agent", "/etc",
+            // The cell builds these itself; a bind at or below one would shadow or expose it.
+            let owned = [
+                "/proc",
+                "/sys",
+                "/dev",
+                CELL_TMP_DIR,
+                "/run",
+                CELL_AGENT_DIR,
+                "/etc",
+                "/opt/silo",
             ];
-            if forbidden.iter().any(|f| b == std::path::Path::new(f)) {
+            if b == std::path::Path::new("/") || owned.iter().any(|f| b.starts_with(f)) {
                 return Err(CellError::InvalidSpec(format!(
                     "--ro-bind `{}` would expose or shadow a path the cell owns",
                     b.display()
@@ -221,5 +246,31 @@ mod tests {
         let mut s = spec();
         s.env = vec![("A=B".into(), "x".into())];
         assert!(s.validate().is_err());
+        let mut s = spec();
+        s.sdk_dir = Some("/definitely/not/here".into());
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn binds_below_paths_the_cell_owns_are_refused() {
+        // A bind below /tmp used to break the root build (the tmpfs mount point existed
+        // already); below /etc or /run it would shadow what the cell makes there.
+        let under_tmp = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+        for owned in [
+            under_tmp.path(),
+            std::path::Path::new("/etc/ssl"),
+            std::path::Path::new("/proc/1"),
+        ] {
+            if !owned.exists() {
+                continue;
+            }
+            let mut s = spec();
+            s.ro_binds = vec![owned.to_path_buf()];
+            let err = s.validate().unwrap_err().to_string();
+            assert!(err.contains("shadow"), "{owned:?}: {err}");
+        }
+        let mut s = spec();
+        s.ro_binds = vec!["/usr/share".into()];
+        assert!(s.validate().is_ok());
     }
 }

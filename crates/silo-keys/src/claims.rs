@@ -44,9 +44,16 @@ pub struct Capabilities {
         skip_serializing_if = "Option::is_none"
     )]
     pub email_send: Option<EmailSendCap>,
-    /// Reading listed fields of the task's customer record.
+    /// Sending SMS from listed templates.
+    #[serde(default, rename = "sms.send", skip_serializing_if = "Option::is_none")]
+    pub sms_send: Option<EmailSendCap>,
+    /// Reading listed fields of the task's customer record (and listed related records:
+    /// `orders`, `history`).
     #[serde(default, rename = "data.read", skip_serializing_if = "Option::is_none")]
     pub data_read: Option<DataReadCap>,
+    /// Running listed named write operations (e.g. `case.set_status`, `case.add_note`).
+    #[serde(default, rename = "data.write", skip_serializing_if = "Option::is_none")]
+    pub data_write: Option<DataWriteCap>,
     /// Escalation targets the agent may hand over to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate: Option<Vec<String>>,
@@ -65,7 +72,7 @@ pub struct RefundCap {
     pub currency: String,
 }
 
-/// `email.send: {templates}`.
+/// `email.send: {templates}` (and `sms.send`, the same shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailSendCap {
@@ -79,6 +86,14 @@ pub struct EmailSendCap {
 pub struct DataReadCap {
     /// Customer-record fields the agent may read.
     pub fields: Vec<String>,
+}
+
+/// `data.write: {ops}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataWriteCap {
+    /// Named write operations the agent may run; never raw SQL.
+    pub ops: Vec<String>,
 }
 
 /// `llm: {max_tokens_per_task}`.
@@ -158,9 +173,14 @@ impl Capabilities {
                 self.email_send.as_ref().map(|e| &e.templates),
             ),
             (
+                "sms.send.templates",
+                self.sms_send.as_ref().map(|e| &e.templates),
+            ),
+            (
                 "data.read.fields",
                 self.data_read.as_ref().map(|d| &d.fields),
             ),
+            ("data.write.ops", self.data_write.as_ref().map(|d| &d.ops)),
             ("escalate", self.escalate.as_ref()),
         ];
         for (name, list) in lists {

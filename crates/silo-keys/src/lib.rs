@@ -26,7 +26,7 @@ mod verify;
 
 pub use cache::ClaimsCache;
 pub use claims::{
-    BaseKey, Capabilities, DataReadCap, EmailSendCap, LlmCap, RefundCap, TaskKey, WorkflowRef,
+    BaseKey, Capabilities, DataReadCap, DataWriteCap, EmailSendCap, LlmCap, RefundCap, TaskKey, WorkflowRef,
     BASE_AUDIENCE, TASK_AUDIENCE,
 };
 pub use credentials::Credentials;

@@ -1,5 +1,7 @@
 //! `CellBinding`: what the membrane knows about the one cell its socket belongs to.
 
+use std::path::{Path, PathBuf};
+
 use silo_keys::FolderHash;
 
 use crate::error::MembraneError;
@@ -10,6 +12,7 @@ pub struct CellBinding {
     cell_id: String,
     folder_hash: Option<FolderHash>,
     peer_uid: Option<u32>,
+    agent_dir: Option<PathBuf>,
 }
 
 impl CellBinding {
@@ -31,6 +34,7 @@ impl CellBinding {
             cell_id,
             folder_hash: None,
             peer_uid: None,
+            agent_dir: None,
         })
     }
 
@@ -45,6 +49,17 @@ impl CellBinding {
     pub fn with_peer_uid(mut self, uid: u32) -> Self {
         self.peer_uid = Some(uid);
         self
+    }
+
+    /// The agent folder on the host, where message templates are read from.
+    pub fn with_agent_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.agent_dir = Some(dir.into());
+        self
+    }
+
+    /// The agent folder, if set.
+    pub fn agent_dir(&self) -> Option<&Path> {
+        self.agent_dir.as_deref()
     }
 
     /// The cell id.

@@ -38,10 +38,12 @@ pub mod connectors;
 mod error;
 mod limits;
 mod pipeline;
+mod privacy;
 mod record;
 mod routes;
 mod server;
 mod services;
+pub mod templates;
 mod wire;
 
 pub use binding::CellBinding;

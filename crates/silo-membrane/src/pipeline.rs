@@ -18,6 +18,7 @@ use crate::wire::{ApiError, ErrorCode, Reply};
 /// What a route handler gets: the shared services, the verified keys and the time.
 pub(crate) struct Call<'a> {
     pub(crate) services: &'a Services,
+    pub(crate) cell: &'a CellBinding,
     pub(crate) creds: &'a Credentials,
     pub(crate) now: u64,
 }
@@ -104,6 +105,7 @@ fn run(
     rec.identify(&verified);
     let call = Call {
         services,
+        cell,
         creds: &verified.creds,
         now,
     };

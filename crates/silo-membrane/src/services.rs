@@ -21,6 +21,7 @@ pub struct Services {
     pub(crate) counters: InMemoryCounters,
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) connectors: Connectors,
+    pub(crate) privacy: crate::privacy::Privacy,
 }
 
 impl std::fmt::Debug for Services {
@@ -45,6 +46,7 @@ impl Services {
             counters: InMemoryCounters::default(),
             audit,
             connectors,
+            privacy: crate::privacy::Privacy::default(),
         }
     }
 
@@ -60,8 +62,33 @@ impl Services {
         policy: PolicySet,
         audit: Arc<AuditLog>,
     ) -> Result<Self, MembraneError> {
-        let connectors = Connectors::sqlite(&Self::db_path(data_dir))?;
+        let connectors = Connectors::embedded(data_dir)?;
         Ok(Self::new(verifier, policy, audit, connectors))
+    }
+
+    /// Forwards `/v1/chat/completions` to `upstream`.
+    pub fn with_llm(mut self, upstream: Box<dyn crate::connectors::llm::LlmUpstream>) -> Self {
+        self.connectors.llm = Some(upstream);
+        self
+    }
+
+    /// Stores a task's input for `GET /v1/task`, tokenised first: every string in it is
+    /// scanned for the customer's known values and recognisable personal data, so the raw
+    /// input never reaches the cell (nor this database).
+    pub fn set_task_input(
+        &self,
+        task: &str,
+        customer: &str,
+        input: &serde_json::Value,
+    ) -> Result<(), MembraneError> {
+        let known = match self.connectors.data.customer(customer)? {
+            Some(record) => crate::routes::known_values(&record),
+            None => Vec::new(),
+        };
+        let tokenised = crate::privacy::tokenise_json(&self.privacy, task, input, &known)
+            .map_err(|e| MembraneError::InvalidConfig(format!("cannot tokenise the input: {}", e.message)))?;
+        self.connectors.outcomes.put_input(task, &tokenised)?;
+        Ok(())
     }
 
     /// The key verifier (its revocation list is checked on every request).
@@ -77,6 +104,16 @@ impl Services {
     /// The refund ledger.
     pub fn ledger(&self) -> &dyn Ledger {
         self.connectors.ledger.as_ref()
+    }
+
+    /// The business database.
+    pub fn data(&self) -> &dyn crate::connectors::data::CustomerData {
+        self.connectors.data.as_ref()
+    }
+
+    /// Where rendered messages go.
+    pub fn outbox(&self) -> &dyn crate::connectors::outbox::Outbox {
+        self.connectors.outbox.as_ref()
     }
 
     /// Task-scoped scratch storage.

@@ -6,8 +6,11 @@ mod support;
 
 mod audit;
 mod cell;
+mod data;
 mod keys;
 mod kv;
 mod limits;
+mod llm;
+mod message;
 mod outcome;
 mod refund;

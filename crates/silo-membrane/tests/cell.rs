@@ -14,7 +14,7 @@ const AGENT_MAIN: &str = r#"
 import silo
 
 t = silo.task()
-assert t["customer"] == "cus_tok_1", t
+assert t["customer"] == "cus_001", t
 first = silo.refund(1234, "late delivery", idempotency_key=t["case"] + ":refund")
 again = silo.refund(1234, "late delivery", idempotency_key=t["case"] + ":refund")
 assert again["refund_id"] == first["refund_id"] and again["replayed"], again
@@ -64,8 +64,7 @@ async fn python_agent_in_a_real_cell_refunds_through_the_membrane() {
     let cell = new_cell_id();
     let socket = f.add_cell(&cell, Limits::default());
 
-    let agent_dir = f.dir.path().join("agent");
-    std::fs::create_dir(&agent_dir).unwrap();
+    let agent_dir = f.agent_dir();
     std::fs::write(agent_dir.join("main.py"), AGENT_MAIN).unwrap();
     readable_by_all(&agent_dir);
     readable_by_all(&agent_dir.join("main.py"));
@@ -84,12 +83,11 @@ async fn python_agent_in_a_real_cell_refunds_through_the_membrane() {
     spec.id = cell.clone();
     spec.agent_dir = Some(agent_dir);
     spec.socket = Some(socket);
-    spec.ro_binds = vec![sdk.clone()];
+    spec.sdk_dir = Some(sdk.clone());
     spec.run_dir = run_dir;
     spec.env = vec![
         ("SILO_BASE_KEY".into(), base),
         ("SILO_TASK_KEY".into(), task),
-        ("PYTHONPATH".into(), sdk.display().to_string()),
     ];
     let out_path = f.dir.path().join("agent.out");
     let out = std::fs::File::create(&out_path).unwrap();

@@ -10,13 +10,28 @@ use silo_keys::{
     new_jti, now_unix, BaseKey, Capabilities, KeyStore, Minter, TaskKey, BASE_AUDIENCE,
     TASK_AUDIENCE,
 };
-use silo_membrane::{CellBinding, Limits, Membrane, Services};
+use silo_membrane::connectors::outbox::{Channel, DirOutbox, OutboundMessage};
+use silo_membrane::{CellBinding, Connectors, Limits, Membrane, Services};
 use silo_policy::PolicySet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 pub const AGENT: &str = "refund-agent";
-pub const CUSTOMER: &str = "cus_tok_1";
+pub const CUSTOMER: &str = "cus_001";
+/// Another customer of the seed data.
+pub const OTHER_CUSTOMER: &str = "cus_002";
+/// The seed data's case of [`CUSTOMER`].
+pub const CASE: &str = "case_001";
+
+/// Templates every fixture's agent folder holds.
+pub const TEMPLATES: [(&str, &str); 3] = [
+    (
+        "refund_issued.email",
+        "Subject: Your refund {{vars.refund_id}}\n\nDear {{customer.name}},\nwe refunded {{vars.amount}}. {{vars.note}}\n",
+    ),
+    ("refund_issued.sms", "Hi {{customer.first_name}}, refund {{vars.refund_id}} is on its way."),
+    ("internal_memo.email", "Subject: memo\n\n{{vars.text}}"),
+];
 pub const HASH: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 pub struct Fixture {
@@ -63,12 +78,27 @@ impl Fixture {
         }
     }
 
+    /// The agent folder (with [`TEMPLATES`]) every membrane of this fixture serves.
+    pub fn agent_dir(&self) -> PathBuf {
+        let dir = self.dir.path().join("agent");
+        let templates = dir.join("templates");
+        if !templates.exists() {
+            std::fs::create_dir_all(&templates).unwrap();
+            for (name, text) in TEMPLATES {
+                std::fs::write(templates.join(name), text).unwrap();
+            }
+        }
+        dir
+    }
+
     /// Binds a membrane for `cell` at `<dir>/<cell>.sock`; returns the socket path.
     pub fn add_cell(&mut self, cell: &str, limits: Limits) -> PathBuf {
         let path = self.dir.path().join(format!("{cell}.sock"));
         let m = Membrane::bind(
             &path,
-            CellBinding::new(cell).unwrap(),
+            CellBinding::new(cell)
+                .unwrap()
+                .with_agent_dir(self.agent_dir()),
             self.services.clone(),
             limits,
         )
@@ -105,6 +135,25 @@ impl Fixture {
         .await
     }
 
+    /// A client holding this fixture's default base key and a task key for `customer`.
+    pub async fn client_for(&self, task: &str, customer: &str) -> Client {
+        let mut claims = task_claims(task, self.cell());
+        claims.customer = customer.into();
+        Client::connect(
+            self.socket(),
+            Some(self.base_key()),
+            Some(self.minter.mint_task(&claims).unwrap()),
+        )
+        .await
+    }
+
+    /// Every message the embedded outbox holds for `channel`.
+    pub fn outbox(&self, channel: Channel) -> Vec<OutboundMessage> {
+        DirOutbox::new(&Connectors::outbox_dir(self.dir.path()))
+            .messages(channel)
+            .unwrap()
+    }
+
     pub fn audit_entries(&self) -> Vec<Entry> {
         self.services.audit().query(&Query::all()).unwrap()
     }
@@ -121,7 +170,11 @@ pub fn base_claims() -> BaseKey {
         version: "1.0.0".into(),
         folder_hash: HASH.into(),
         caps: Capabilities::from_json(
-            r#"{"refund":{"max_cents":50000,"currency":"USD"},"escalate":["manager","human"]}"#,
+            r#"{"refund":{"max_cents":50000,"currency":"USD"},"escalate":["manager","human"],
+                "data.read":{"fields":["id","name","email","phone","tier","balance_cents","currency","orders","history"]},
+                "data.write":{"ops":["case.add_note"]},
+                "email.send":{"templates":["refund_issued"]},
+                "sms.send":{"templates":["refund_issued"]}}"#,
         )
         .unwrap(),
     }
@@ -138,7 +191,7 @@ pub fn task_claims(task: &str, cell: &str) -> TaskKey {
         task: task.into(),
         agent: AGENT.into(),
         customer: CUSTOMER.into(),
-        case: "case-1".into(),
+        case: CASE.into(),
         workflow: None,
         cell: cell.into(),
     }

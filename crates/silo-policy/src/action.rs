@@ -10,8 +10,12 @@ pub enum Action {
     Refund,
     /// `email.send`: send a templated email to the task's customer.
     EmailSend,
+    /// `sms.send`: send a templated SMS to the task's customer.
+    SmsSend,
     /// `data.read`: read fields of the task's customer record.
     DataRead,
+    /// `data.write`: run a named write operation on the task's records.
+    DataWrite,
     /// `escalate`: hand the task to a listed target.
     Escalate,
     /// `llm.chat`: a chat completion through the membrane.
@@ -26,10 +30,12 @@ pub enum Action {
 
 impl Action {
     /// Every action, for listings and tests.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 10] = [
         Action::Refund,
         Action::EmailSend,
+        Action::SmsSend,
         Action::DataRead,
+        Action::DataWrite,
         Action::Escalate,
         Action::LlmChat,
         Action::KvGet,
@@ -42,7 +48,9 @@ impl Action {
         match self {
             Action::Refund => "refund",
             Action::EmailSend => "email.send",
+            Action::SmsSend => "sms.send",
             Action::DataRead => "data.read",
+            Action::DataWrite => "data.write",
             Action::Escalate => "escalate",
             Action::LlmChat => "llm.chat",
             Action::KvGet => "kv.get",
@@ -53,7 +61,14 @@ impl Action {
 
     /// `true` for actions that touch a customer's resource and so need customer scope.
     pub fn touches_customer(self) -> bool {
-        matches!(self, Action::Refund | Action::EmailSend | Action::DataRead)
+        matches!(
+            self,
+            Action::Refund
+                | Action::EmailSend
+                | Action::SmsSend
+                | Action::DataRead
+                | Action::DataWrite
+        )
     }
 
     /// `true` for actions whose params carry an `amount` in minor units.

@@ -49,8 +49,12 @@ pub(crate) fn check(
             }
             Ok(())
         }
-        Action::EmailSend => {
-            let cap = caps.email_send.as_ref().ok_or_else(missing)?;
+        Action::EmailSend | Action::SmsSend => {
+            let cap = match action {
+                Action::SmsSend => caps.sms_send.as_ref(),
+                _ => caps.email_send.as_ref(),
+            }
+            .ok_or_else(missing)?;
             let template = string_param(params, "template").map_err(|r| r.with_rule(rule("")))?;
             if !cap.templates.iter().any(|t| t == template) {
                 return Err(Refusal::new(
@@ -84,6 +88,17 @@ pub(crate) fn check(
                         format!("field `{f}` is not granted"),
                     ));
                 }
+            }
+            Ok(())
+        }
+        Action::DataWrite => {
+            let cap = caps.data_write.as_ref().ok_or_else(missing)?;
+            let op = string_param(params, "op").map_err(|r| r.with_rule(rule("")))?;
+            if !cap.ops.iter().any(|o| o == op) {
+                return Err(Refusal::new(
+                    rule(".ops"),
+                    format!("write operation `{op}` is not granted"),
+                ));
             }
             Ok(())
         }

@@ -27,11 +27,15 @@ import http.client
 import json
 import os
 import socket
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 __all__ = [
     "MembraneError",
     "task",
+    "data",
+    "email",
+    "sms",
+    "llm",
     "kv",
     "refund",
     "done",
@@ -126,11 +130,106 @@ def _call(method: str, path: str, body: Optional[Dict[str, Any]] = None) -> Dict
 def task() -> Dict[str, Any]:
     """The current task's public facts.
 
-    Returns a dict with ``task``, ``agent``, ``customer`` (a token, never a raw
-    identity), ``case``, ``workflow``, ``cell``, ``expires_at`` (unix seconds) and
-    ``capabilities`` (what the base key grants, e.g. the refund limit).
+    Returns a dict with ``task``, ``agent``, ``customer`` (an opaque id, never a raw
+    identity), ``case``, ``workflow``, ``cell``, ``expires_at`` (unix seconds),
+    ``capabilities`` (what the base key grants, e.g. the refund limit) and ``input``
+    (the task's input, with personal data replaced by tokens such as ``[NAME_1]``).
     """
     return _call("GET", "task")
+
+
+class _Data:
+    """The task's customer's records. Personal data comes back as tokens."""
+
+    def customer(self, fields: Optional[List[str]] = None) -> Dict[str, Any]:
+        """The customer record: the listed fields, or every field the base key grants.
+
+        Identifying fields are tokens (``name`` -> ``[NAME_1]``, ``email`` ->
+        ``[EMAIL_1]``); operational ones (``balance_cents``, ``tier``) are clear.
+        """
+        body: Dict[str, Any] = {} if fields is None else {"fields": list(fields)}
+        return _call("POST", "data/customer", body)["customer"]
+
+    def orders(self) -> List[Dict[str, Any]]:
+        """The customer's orders, newest first (notes are tokenised free text)."""
+        return _call("POST", "data/orders", {})["orders"]
+
+    def history(self) -> List[Dict[str, Any]]:
+        """The customer's contact history, newest first (summaries are tokenised)."""
+        return _call("POST", "data/history", {})["history"]
+
+    def set_case_status(self, status: str) -> Dict[str, Any]:
+        """Sets the task's case to ``open``, ``pending`` or ``resolved``."""
+        return _call("POST", "data/write", {"op": "case.set_status", "status": status})
+
+    def add_case_note(self, text: str) -> Dict[str, Any]:
+        """Appends a note to the task's case."""
+        return _call("POST", "data/write", {"op": "case.add_note", "text": text})
+
+
+#: The customer's records: ``silo.data.customer()``, ``.orders()``, ``.history()``.
+data = _Data()
+
+
+class _Messages:
+    def __init__(self, route: str):
+        self._route = route
+
+    def send(
+        self,
+        template: str,
+        to: str,
+        vars: Optional[Mapping[str, Any]] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Sends template ``template`` from the agent folder to ``to``, a token of the
+        customer's own address (``[EMAIL_1]``) or number (``[PHONE_1]``).
+
+        ``vars`` fill the template's ``{{vars.*}}`` placeholders verbatim (exactly the
+        ones it uses). The membrane renders and sends; you get ``message_id``, ``status``
+        and ``replayed``, never the rendered text. The same ``idempotency_key`` never
+        sends twice (default: the template name).
+        """
+        body = {
+            "template": template,
+            "to": to,
+            "vars": {str(k): str(v) for k, v in (vars or {}).items()},
+            "idempotency_key": idempotency_key or template,
+        }
+        return _call("POST", self._route, body)
+
+
+#: Email from templates: ``silo.email.send("refund_issued", "[EMAIL_1]", {...})``.
+email = _Messages("email/send")
+#: SMS from templates: ``silo.sms.send("refund_issued", "[PHONE_1]", {...})``.
+sms = _Messages("sms/send")
+
+
+class _Llm:
+    """Chat completions through the membrane (OpenAI-compatible), within the task's
+    token budget. Prompts and answers are scanned for personal data on the way."""
+
+    def chat(
+        self,
+        messages: List[Dict[str, Any]],
+        model: str = "default",
+        max_tokens: Optional[int] = None,
+        **params: Any,
+    ) -> Dict[str, Any]:
+        """Sends an OpenAI-style chat request; returns the OpenAI-style answer."""
+        body: Dict[str, Any] = {"model": model, "messages": messages, **params}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        return _call("POST", "chat/completions", body)
+
+    def ask(self, prompt: str, **params: Any) -> str:
+        """One user message in, the first choice's text out."""
+        answer = self.chat([{"role": "user", "content": prompt}], **params)
+        return str(answer["choices"][0]["message"]["content"])
+
+
+#: ``silo.llm.chat([...])`` and ``silo.llm.ask("...")``.
+llm = _Llm()
 
 
 class _Kv:

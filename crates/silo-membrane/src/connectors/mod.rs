@@ -1,8 +1,11 @@
 //! Connectors: the services behind the membrane's routes, each behind a trait so an
 //! embedded default (SQLite) and a scaled-out backend can plug in from the side.
 
+pub mod data;
 pub mod kv;
 pub mod ledger;
+pub mod llm;
+pub mod outbox;
 pub mod outcomes;
 
 use std::path::{Path, PathBuf};
@@ -104,6 +107,12 @@ pub struct Connectors {
     pub ledger: Box<dyn ledger::Ledger>,
     /// Where agents' results wait for the router.
     pub outcomes: Box<dyn outcomes::OutcomeStore>,
+    /// The business database: customer records, orders, history, named writes.
+    pub data: Box<dyn data::CustomerData>,
+    /// Where rendered email and SMS go.
+    pub outbox: Box<dyn outbox::Outbox>,
+    /// The LLM upstream, when one is configured.
+    pub llm: Option<Box<dyn llm::LlmUpstream>>,
 }
 
 impl std::fmt::Debug for Connectors {
@@ -113,13 +122,30 @@ impl std::fmt::Debug for Connectors {
 }
 
 impl Connectors {
-    /// The embedded defaults: every connector in one SQLite file at `path`.
-    pub fn sqlite(path: &Path) -> Result<Self, ConnectorError> {
+    /// The embedded defaults under `data_dir`: scratch state, ledger and outcomes in
+    /// `membrane/membrane.db`, the business database in `business/business.db` (seeded
+    /// with the demo's customers when empty), and the outbox directory `outbox/`. No LLM
+    /// upstream.
+    pub fn embedded(data_dir: &Path) -> Result<Self, ConnectorError> {
+        let membrane = data_dir.join("membrane").join("membrane.db");
         Ok(Self {
-            kv: Box::new(kv::SqliteKv::open(path)?),
-            ledger: Box::new(ledger::SqliteLedger::open(path)?),
-            outcomes: Box::new(outcomes::SqliteOutcomes::open(path)?),
+            kv: Box::new(kv::SqliteKv::open(&membrane)?),
+            ledger: Box::new(ledger::SqliteLedger::open(&membrane)?),
+            outcomes: Box::new(outcomes::SqliteOutcomes::open(&membrane)?),
+            data: Box::new(data::SqliteData::open(&Self::business_db(data_dir))?),
+            outbox: Box::new(outbox::DirOutbox::new(&Self::outbox_dir(data_dir))),
+            llm: None,
         })
+    }
+
+    /// `<data_dir>/business/business.db`.
+    pub fn business_db(data_dir: &Path) -> PathBuf {
+        data_dir.join("business").join("business.db")
+    }
+
+    /// `<data_dir>/outbox`.
+    pub fn outbox_dir(data_dir: &Path) -> PathBuf {
+        data_dir.join("outbox")
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{lock, open_sqlite, secs_from_sql, secs_to_sql, sqlite_err, ConnectorError};
 
@@ -88,6 +89,10 @@ pub trait OutcomeStore: Send + Sync {
     ) -> Result<RecordOutcome, ConnectorError>;
     /// The task's result, if recorded.
     fn get(&self, task: &str) -> Result<Option<RecordedOutcome>, ConnectorError>;
+    /// Stores the task's (already tokenised) input; a second call replaces it.
+    fn put_input(&self, task: &str, input: &Value) -> Result<(), ConnectorError>;
+    /// The task's input, if any was stored.
+    fn input(&self, task: &str) -> Result<Option<Value>, ConnectorError>;
 }
 
 const NAME: &str = "outcomes";
@@ -96,6 +101,10 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS outcomes (
     agent TEXT NOT NULL,
     outcome TEXT NOT NULL,
     recorded_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS task_inputs (
+    task TEXT PRIMARY KEY,
+    input TEXT NOT NULL
 );";
 
 /// [`OutcomeStore`] in SQLite.
@@ -171,6 +180,39 @@ impl OutcomeStore for SqliteOutcomes {
 
     fn get(&self, task: &str) -> Result<Option<RecordedOutcome>, ConnectorError> {
         get(&lock(&self.conn), task)
+    }
+
+    fn put_input(&self, task: &str, input: &Value) -> Result<(), ConnectorError> {
+        let text = serde_json::to_string(input).map_err(|e| ConnectorError::Corrupt {
+            connector: NAME,
+            reason: e.to_string(),
+        })?;
+        lock(&self.conn)
+            .execute(
+                "INSERT INTO task_inputs (task, input) VALUES (?1, ?2)
+                 ON CONFLICT (task) DO UPDATE SET input = excluded.input",
+                params![task, text],
+            )
+            .map_err(sqlite_err(NAME, "writing a task input"))?;
+        Ok(())
+    }
+
+    fn input(&self, task: &str) -> Result<Option<Value>, ConnectorError> {
+        let text: Option<String> = lock(&self.conn)
+            .query_row(
+                "SELECT input FROM task_inputs WHERE task = ?1",
+                [task],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sqlite_err(NAME, "reading a task input"))?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|e| ConnectorError::Corrupt {
+                connector: NAME,
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
     }
 }
 

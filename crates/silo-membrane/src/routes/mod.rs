@@ -1,7 +1,11 @@
 //! The route table: `(method, path)` → [`Route`], and the JSON body parsing every route
 //! shares. One module per service.
 
+mod data;
+pub(crate) use data::known_values;
 mod kv;
+mod llm;
+mod message;
 mod outcome;
 mod refund;
 mod task;
@@ -24,6 +28,13 @@ pub(crate) enum Route {
     Refund,
     Complete,
     Escalate,
+    DataCustomer,
+    DataOrders,
+    DataHistory,
+    DataWrite,
+    EmailSend,
+    SmsSend,
+    ChatCompletions,
 }
 
 impl Route {
@@ -36,6 +47,13 @@ impl Route {
             "/v1/refund" => (Route::Refund, Method::POST),
             "/v1/complete" => (Route::Complete, Method::POST),
             "/v1/escalate" => (Route::Escalate, Method::POST),
+            "/v1/data/customer" => (Route::DataCustomer, Method::POST),
+            "/v1/data/orders" => (Route::DataOrders, Method::POST),
+            "/v1/data/history" => (Route::DataHistory, Method::POST),
+            "/v1/data/write" => (Route::DataWrite, Method::POST),
+            "/v1/email/send" => (Route::EmailSend, Method::POST),
+            "/v1/sms/send" => (Route::SmsSend, Method::POST),
+            "/v1/chat/completions" => (Route::ChatCompletions, Method::POST),
             _ => {
                 return Err(ApiError::new(
                     ErrorCode::NotFound,
@@ -61,6 +79,13 @@ impl Route {
             Route::Refund => "refund",
             Route::Complete => "task.complete",
             Route::Escalate => "escalate",
+            Route::DataCustomer => "data.customer",
+            Route::DataOrders => "data.orders",
+            Route::DataHistory => "data.history",
+            Route::DataWrite => "data.write",
+            Route::EmailSend => "email.send",
+            Route::SmsSend => "sms.send",
+            Route::ChatCompletions => "llm.chat",
         }
     }
 
@@ -77,6 +102,13 @@ impl Route {
             Route::Refund => refund::issue(call, parse(body)?, rec),
             Route::Complete => outcome::complete(call, parse(body)?, rec),
             Route::Escalate => outcome::escalate(call, parse(body)?, rec),
+            Route::DataCustomer => data::customer(call, parse(body)?, rec),
+            Route::DataOrders => data::orders(call, parse(body)?, rec),
+            Route::DataHistory => data::history(call, parse(body)?, rec),
+            Route::DataWrite => data::write(call, parse(body)?, rec),
+            Route::EmailSend => message::send(call, message::Channel::Email, parse(body)?, rec),
+            Route::SmsSend => message::send(call, message::Channel::Sms, parse(body)?, rec),
+            Route::ChatCompletions => llm::chat(call, body, rec),
         }
     }
 }
@@ -89,6 +121,27 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
             format!("request body is not the expected JSON: {e}"),
         )
     })
+}
+
+/// Longest idempotency key.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+pub(crate) fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "`idempotency_key` must be 1..={MAX_IDEMPOTENCY_KEY} characters of letters, digits, `.`, `_`, `:` or `-`"
+            ),
+        ))
+    }
 }
 
 /// Checks a free-text field's length (in characters) and that it has no control characters

@@ -8,13 +8,11 @@ use silo_policy::{parse_minor_units, Action};
 use crate::connectors::ledger::{RefundOutcome, RefundRecord, RefundRequest};
 use crate::pipeline::Call;
 use crate::record::Record;
-use crate::routes::check_text;
+use crate::routes::{check_idempotency_key, check_text};
 use crate::wire::{ApiError, ErrorCode};
 
 /// Longest `reason`, in characters.
 const MAX_REASON_CHARS: usize = 1024;
-/// Longest idempotency key.
-const MAX_IDEMPOTENCY_KEY: usize = 128;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,24 +26,6 @@ pub(super) struct IssueRequest {
     /// Optional; when given it must be the task's customer.
     #[serde(default)]
     customer: Option<String>,
-}
-
-fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
-    let ok = !key.is_empty()
-        && key.len() <= MAX_IDEMPOTENCY_KEY
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "`idempotency_key` must be 1..={MAX_IDEMPOTENCY_KEY} characters of letters, digits, `.`, `_`, `:` or `-`"
-            ),
-        ))
-    }
 }
 
 fn answer(r: &RefundRecord, replayed: bool) -> Value {

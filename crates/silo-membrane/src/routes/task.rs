@@ -11,6 +11,10 @@ pub(super) fn read(call: &Call<'_>, rec: &mut Record) -> Result<Value, ApiError>
     call.granted_by_task_key(rec);
     let task = call.creds.task();
     let base = call.creds.base();
+    let input = call.services.outcomes().input(&task.task).map_err(|e| {
+        tracing::error!(error = %e, "reading the task input failed");
+        crate::wire::ApiError::new(crate::wire::ErrorCode::Internal, "cannot read the task input")
+    })?;
     Ok(json!({
         "task": task.task,
         "agent": task.agent,
@@ -20,5 +24,6 @@ pub(super) fn read(call: &Call<'_>, rec: &mut Record) -> Result<Value, ApiError>
         "cell": task.cell,
         "expires_at": task.exp,
         "capabilities": base.caps,
+        "input": input,
     }))
 }

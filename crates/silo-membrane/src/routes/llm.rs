@@ -1,0 +1,677 @@
+//! `POST /v1/chat/completions`: an OpenAI-compatible passthrough to the configured upstream,
+//! within the task's token budget.
+//!
+//! The body is checked field by field (unknown fields, roles and content shapes are refused)
+//! and only the checked fields are forwarded. Before forwarding, the call's worst case — an
+//! estimate of the prompt's tokens plus the completion cap — is put to the policy as
+//! `max_tokens` (with the task's usage so far in the context) and then reserved in the
+//! upstream's ledger; after the answer the reservation is settled with the upstream's
+//! reported usage. The audit entry gets the model and token counts, never prompt or answer
+//! text.
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use silo_audit::Decision as AuditDecision;
+use silo_policy::{Action, Context, Decision};
+
+use crate::connectors::llm::{LlmError, LlmUpstream, Reservation};
+use crate::pipeline::Call;
+use crate::record::Record;
+use crate::wire::{ApiError, ErrorCode};
+
+/// Most messages in one request.
+const MAX_MESSAGES: usize = 256;
+/// Most characters of text across all messages.
+const MAX_PROMPT_CHARS: usize = 64 * 1024;
+/// Longest model name.
+const MAX_MODEL_CHARS: usize = 128;
+/// Longest participant `name` (OpenAI's own limit).
+const MAX_NAME_CHARS: usize = 64;
+/// Most `stop` sequences, and the longest one.
+const MAX_STOP: usize = 4;
+const MAX_STOP_CHARS: usize = 256;
+/// The roles a message may have (no tools yet, so no `tool` or `function`).
+const ROLES: [&str; 4] = ["system", "developer", "user", "assistant"];
+/// Tokens reckoned per message for the chat template, and once per request.
+const TOKENS_PER_MESSAGE: u64 = 4;
+const TOKENS_PER_REQUEST: u64 = 3;
+/// The budget rule, as the policy names it.
+const BUDGET_RULE: &str = "capability.llm.chat.max_tokens_per_task";
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRequest, message)
+}
+
+/// A field name from the agent, shortened for an error message.
+fn shown(name: &str) -> String {
+    name.chars().take(64).collect()
+}
+
+/// A chat request after its checks: what is forwarded, and what the budget needs.
+#[derive(Debug)]
+struct ChatRequest {
+    /// The checked fields, to forward.
+    forward: Map<String, Value>,
+    model: String,
+    /// The completion cap the agent named, and under which field.
+    max_tokens: Option<(&'static str, u64)>,
+    messages: u64,
+    /// Bytes of text in the messages (and of a response format's schema).
+    prompt_bytes: u64,
+}
+
+impl ChatRequest {
+    fn parse(body: &Bytes) -> Result<Self, ApiError> {
+        let fields: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
+            invalid(format!(
+                "request body is not a chat-completions JSON object: {e}"
+            ))
+        })?;
+        let mut req = ChatRequest {
+            forward: Map::new(),
+            model: String::new(),
+            max_tokens: None,
+            messages: 0,
+            prompt_bytes: 0,
+        };
+        for (name, value) in fields {
+            match name.as_str() {
+                "model" => req.model = check_model(&value)?,
+                "messages" => {
+                    let (count, bytes) = check_messages(&value)?;
+                    req.messages = count;
+                    req.prompt_bytes = req.prompt_bytes.saturating_add(bytes);
+                }
+                "max_tokens" | "max_completion_tokens" => {
+                    let field = if name == "max_tokens" {
+                        "max_tokens"
+                    } else {
+                        "max_completion_tokens"
+                    };
+                    if req.max_tokens.is_some() {
+                        return Err(invalid(
+                            "send one of `max_tokens` and `max_completion_tokens`, not both",
+                        ));
+                    }
+                    let n = value
+                        .as_u64()
+                        .filter(|n| *n >= 1 && value.is_u64())
+                        .ok_or_else(|| invalid(format!("`{field}` must be a positive integer")))?;
+                    req.max_tokens = Some((field, n));
+                }
+                "stream" => match value {
+                    Value::Bool(false) => continue,
+                    Value::Bool(true) => {
+                        return Err(invalid(
+                            "streaming is not supported yet; send `stream: false` or leave it out",
+                        ))
+                    }
+                    _ => return Err(invalid("`stream` must be a boolean")),
+                },
+                "n" => {
+                    if value.as_u64() != Some(1) {
+                        return Err(invalid("only `n: 1` is supported"));
+                    }
+                }
+                "temperature" => check_number(&name, &value, 0.0, 2.0)?,
+                "top_p" => check_number(&name, &value, 0.0, 1.0)?,
+                "presence_penalty" | "frequency_penalty" => {
+                    check_number(&name, &value, -2.0, 2.0)?
+                }
+                "seed" => {
+                    if !value.is_i64() && !value.is_u64() {
+                        return Err(invalid("`seed` must be an integer"));
+                    }
+                }
+                "stop" => check_stop(&value)?,
+                "response_format" => {
+                    let bytes = check_response_format(&value)?;
+                    req.prompt_bytes = req.prompt_bytes.saturating_add(bytes);
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "unknown field `{}`; see docs/PROTOCOL.md for the chat fields",
+                        shown(other)
+                    )))
+                }
+            }
+            req.forward.insert(name, value);
+        }
+        if req.model.is_empty() {
+            return Err(invalid("`model` is missing"));
+        }
+        if req.messages == 0 {
+            return Err(invalid("`messages` is missing"));
+        }
+        Ok(req)
+    }
+
+    /// A conservative guess of the prompt's tokens (three bytes a token; tokenisers average
+    /// about four characters a token for English and about one a character for CJK).
+    fn prompt_estimate(&self) -> u64 {
+        self.prompt_bytes
+            .div_ceil(3)
+            .saturating_add(self.messages.saturating_mul(TOKENS_PER_MESSAGE))
+            .saturating_add(TOKENS_PER_REQUEST)
+    }
+
+    /// The body to forward, with the completion cap in force.
+    fn forward(mut self, completion_cap: u64) -> Value {
+        let field = self.max_tokens.map_or("max_tokens", |(f, _)| f);
+        self.forward.insert(field.into(), Value::from(completion_cap));
+        Value::Object(self.forward)
+    }
+}
+
+fn check_model(value: &Value) -> Result<String, ApiError> {
+    let ok = |m: &str| {
+        !m.is_empty()
+            && m.chars().count() <= MAX_MODEL_CHARS
+            && m.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._:/@+-".contains(c))
+    };
+    match value {
+        Value::String(m) if ok(m) => Ok(m.clone()),
+        _ => Err(invalid(format!(
+            "`model` must be 1..={MAX_MODEL_CHARS} characters of letters, digits and `._:/@+-`"
+        ))),
+    }
+}
+
+/// Checks the messages; returns how many there are and the bytes of their text.
+fn check_messages(value: &Value) -> Result<(u64, u64), ApiError> {
+    let Value::Array(messages) = value else {
+        return Err(invalid("`messages` must be a list"));
+    };
+    if messages.is_empty() || messages.len() > MAX_MESSAGES {
+        return Err(invalid(format!(
+            "`messages` must hold 1..={MAX_MESSAGES} messages"
+        )));
+    }
+    let mut chars = 0usize;
+    let mut bytes = 0usize;
+    for (i, m) in messages.iter().enumerate() {
+        let Value::Object(m) = m else {
+            return Err(invalid(format!("`messages[{i}]` must be an object")));
+        };
+        let mut has_content = false;
+        for (k, v) in m {
+            match k.as_str() {
+                "role" => match v.as_str() {
+                    Some(r) if ROLES.contains(&r) => {}
+                    _ => {
+                        return Err(invalid(format!(
+                            "`messages[{i}].role` must be one of {}",
+                            ROLES.join(", ")
+                        )))
+                    }
+                },
+                "content" => {
+                    has_content = true;
+                    for text in content_texts(v).ok_or_else(|| {
+                        invalid(format!(
+                            "`messages[{i}].content` must be a string or a list of text parts `{{\"type\": \"text\", \"text\": …}}`"
+                        ))
+                    })? {
+                        chars = chars.saturating_add(text.chars().count());
+                        bytes = bytes.saturating_add(text.len());
+                    }
+                }
+                "name" => {
+                    let ok = v.as_str().is_some_and(|n| {
+                        !n.is_empty()
+                            && n.chars().count() <= MAX_NAME_CHARS
+                            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    });
+                    if !ok {
+                        return Err(invalid(format!(
+                            "`messages[{i}].name` must be 1..={MAX_NAME_CHARS} letters, digits, `_` or `-`"
+                        )));
+                    }
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "unknown field `{}` in `messages[{i}]`",
+                        shown(other)
+                    )))
+                }
+            }
+        }
+        if !m.contains_key("role") || !has_content {
+            return Err(invalid(format!(
+                "`messages[{i}]` needs a `role` and a `content`"
+            )));
+        }
+    }
+    if chars > MAX_PROMPT_CHARS {
+        return Err(invalid(format!(
+            "the messages hold {chars} characters of text; at most {MAX_PROMPT_CHARS} are allowed"
+        )));
+    }
+    let count = u64::try_from(messages.len()).unwrap_or(u64::MAX);
+    Ok((count, u64::try_from(bytes).unwrap_or(u64::MAX)))
+}
+
+/// The texts of a message's content: a string, or a list of `{"type":"text","text":…}`.
+fn content_texts(content: &Value) -> Option<Vec<&str>> {
+    match content {
+        Value::String(s) => Some(vec![s.as_str()]),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| {
+                let p = p.as_object()?;
+                let only_text = p.len() == 2 && p.get("type")?.as_str()? == "text";
+                only_text.then(|| p.get("text")?.as_str())?
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+fn check_number(name: &str, value: &Value, min: f64, max: f64) -> Result<(), ApiError> {
+    match value.as_f64() {
+        Some(x) if (min..=max).contains(&x) => Ok(()),
+        _ => Err(invalid(format!("`{name}` must be a number in {min}..={max}"))),
+    }
+}
+
+fn check_stop(value: &Value) -> Result<(), ApiError> {
+    let ok = |s: &Value| {
+        s.as_str()
+            .is_some_and(|s| !s.is_empty() && s.chars().count() <= MAX_STOP_CHARS)
+    };
+    let fine = match value {
+        Value::Array(list) => list.len() <= MAX_STOP && list.iter().all(ok),
+        other => ok(other),
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "`stop` must be a string or a list of at most {MAX_STOP} strings of 1..={MAX_STOP_CHARS} characters"
+        )))
+    }
+}
+
+/// Checks `response_format`; returns its encoded size (a schema is prompt text upstream).
+fn check_response_format(value: &Value) -> Result<u64, ApiError> {
+    let kind = value.get("type").and_then(Value::as_str);
+    let fields_ok = value.as_object().is_some_and(|o| {
+        o.keys().all(|k| match kind {
+            Some("json_schema") => k == "type" || k == "json_schema",
+            _ => k == "type",
+        })
+    });
+    match kind {
+        Some("text" | "json_object" | "json_schema") if fields_ok => {
+            let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0);
+            Ok(u64::try_from(size).unwrap_or(u64::MAX))
+        }
+        _ => Err(invalid(
+            "`response_format` must be `{\"type\": \"text\"}`, `{\"type\": \"json_object\"}` or `{\"type\": \"json_schema\", \"json_schema\": …}`",
+        )),
+    }
+}
+
+/// The policy decision for this call, with the task's LLM usage so far in the context.
+/// (`Call::authorize` builds its context with no LLM usage; this is the same with it.)
+fn authorize(
+    call: &Call<'_>,
+    params: &Value,
+    llm_tokens_used: u64,
+    rec: &mut Record,
+) -> Result<(), ApiError> {
+    let mut ctx = Context::new(call.now, &call.services.counters);
+    ctx.llm_tokens_used = llm_tokens_used;
+    match call.services.policy.decide_for(
+        call.creds,
+        Action::LlmChat.as_str(),
+        params,
+        &ctx,
+    ) {
+        Decision::Allow { rule } => {
+            rec.decide(AuditDecision::Allow, rule);
+            Ok(())
+        }
+        Decision::Deny { reason, rule } => {
+            rec.decide(AuditDecision::Deny, rule.clone());
+            Err(ApiError::new(ErrorCode::Denied, reason).with_rule(rule))
+        }
+        Decision::NeedsApproval { rule, reason } => {
+            rec.decide(AuditDecision::NeedsApproval, rule.clone());
+            Err(ApiError::new(ErrorCode::NeedsApproval, reason).with_rule(rule))
+        }
+    }
+}
+
+fn exhausted(used: u64, limit: u64, rec: &mut Record) -> ApiError {
+    rec.decide(AuditDecision::Deny, BUDGET_RULE);
+    ApiError::new(
+        ErrorCode::Denied,
+        format!("task has used {used} of {limit} llm tokens, counting calls in flight"),
+    )
+    .with_rule(BUDGET_RULE)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "llm usage ledger failed");
+    ApiError::new(ErrorCode::Internal, "the llm token ledger failed; nothing was sent")
+}
+
+/// Token counts the upstream reported.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Reported {
+    prompt: Option<u64>,
+    completion: Option<u64>,
+    total: Option<u64>,
+}
+
+impl Reported {
+    fn from_answer(usage: Option<&Value>) -> Self {
+        let get = |k: &str| usage.and_then(|u| u.get(k)).and_then(Value::as_u64);
+        Self {
+            prompt: get("prompt_tokens"),
+            completion: get("completion_tokens"),
+            total: get("total_tokens"),
+        }
+    }
+
+    /// The total, if the upstream reported enough to know it.
+    fn total(self) -> Option<u64> {
+        let parts = self
+            .prompt
+            .zip(self.completion)
+            .map(|(p, c)| p.saturating_add(c));
+        match (self.total, parts) {
+            (Some(t), Some(p)) => Some(t.max(p)),
+            (t, p) => t.or(p),
+        }
+    }
+}
+
+/// The cell's view of an upstream answer: the OpenAI chat-completion fields, nothing else.
+/// `None` when the answer is not a chat completion.
+fn shape(body: &Value, model: &str, now: u64) -> Option<(Value, Reported, u64)> {
+    let choices = body.get("choices")?.as_array()?;
+    let mut answer_bytes = 0usize;
+    let mut shaped = Vec::with_capacity(choices.len());
+    for (i, c) in choices.iter().enumerate() {
+        let message = c.get("message")?;
+        let content = match message.get("content") {
+            Some(Value::String(s)) => {
+                answer_bytes = answer_bytes.saturating_add(s.len());
+                Value::String(s.clone())
+            }
+            None | Some(Value::Null) => Value::Null,
+            Some(_) => return None,
+        };
+        let mut m = Map::new();
+        m.insert("role".into(), Value::from("assistant"));
+        m.insert("content".into(), content);
+        if let Some(Value::String(r)) = message.get("refusal") {
+            answer_bytes = answer_bytes.saturating_add(r.len());
+            m.insert("refusal".into(), Value::String(r.clone()));
+        }
+        let finish = match c.get("finish_reason") {
+            Some(Value::String(f)) => Value::String(f.clone()),
+            _ => Value::Null,
+        };
+        let index = c.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
+        shaped.push(json!({
+            "index": index,
+            "message": m,
+            "finish_reason": finish,
+            "logprobs": null,
+        }));
+    }
+    let id = body
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("chatcmpl-silo");
+    let created = body.get("created").and_then(Value::as_u64).unwrap_or(now);
+    let answered_model = body.get("model").and_then(Value::as_str).unwrap_or(model);
+    let value = json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": answered_model,
+        "choices": shaped,
+    });
+    let reported = Reported::from_answer(body.get("usage"));
+    Some((value, reported, u64::try_from(answer_bytes).unwrap_or(u64::MAX)))
+}
+
+/// What the audit records about a failed upstream call (a fixed word, never upstream text).
+fn error_kind(e: &LlmError) -> &'static str {
+    match e {
+        LlmError::Config { .. } => "config",
+        LlmError::Unreachable { .. } => "unreachable",
+        LlmError::Timeout { .. } => "timeout",
+        LlmError::Status { .. } => "status",
+        LlmError::TooLarge { .. } => "too_large",
+        LlmError::BadAnswer => "bad_answer",
+        LlmError::Transport { .. } => "transport",
+    }
+}
+
+fn upstream_error(e: &LlmError, charged: bool) -> ApiError {
+    let what = match e {
+        LlmError::Unreachable { .. } | LlmError::Config { .. } => {
+            "the llm upstream is unreachable".to_string()
+        }
+        LlmError::Timeout { .. } => "the llm upstream did not answer in time".to_string(),
+        LlmError::Status { status } => format!("the llm upstream refused the call (HTTP {status})"),
+        LlmError::TooLarge { .. } | LlmError::BadAnswer | LlmError::Transport { .. } => {
+            "the llm upstream gave an unusable answer".to_string()
+        }
+    };
+    let charge = if charged {
+        "the reserved tokens were counted against the task's budget"
+    } else {
+        "nothing was counted against the task's budget"
+    };
+    ApiError::new(ErrorCode::Internal, format!("{what}; {charge}"))
+}
+
+pub(super) fn chat(call: &Call<'_>, body: &Bytes, rec: &mut Record) -> Result<Value, ApiError> {
+    let req = ChatRequest::parse(body)?;
+    rec.fact("model", req.model.as_str());
+    rec.fact("messages", req.messages);
+    let upstream: &dyn LlmUpstream = call.services.connectors.llm.as_deref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "no llm upstream is configured for this membrane; ask the operator",
+        )
+    })?;
+    let usage = upstream.usage();
+    let task = call.creds.task().task.as_str();
+    let used = usage.used(task).map_err(internal)?;
+    let limit = call
+        .creds
+        .base()
+        .caps
+        .llm
+        .as_ref()
+        .map(|c| c.max_tokens_per_task);
+    let prompt = req.prompt_estimate();
+    // Without a cap from the agent, forward the most the budget (and the upstream) allows.
+    let completion = match req.max_tokens {
+        Some((_, n)) => n,
+        None => limit
+            .unwrap_or(0)
+            .saturating_sub(used)
+            .saturating_sub(prompt)
+            .min(upstream.default_max_tokens())
+            .max(1),
+    };
+    let reserve = prompt.saturating_add(completion);
+    rec.fact("tokens_reserved", reserve);
+    authorize(
+        call,
+        &json!({ "max_tokens": reserve, "model": req.model }),
+        used,
+        rec,
+    )?;
+    let Some(limit) = limit else {
+        // The policy allowed without the capability: refuse rather than spend unbounded.
+        return Err(exhausted(used, 0, rec));
+    };
+    if let Reservation::Exhausted { used } = usage
+        .reserve(task, reserve, limit, call.now)
+        .map_err(internal)?
+    {
+        return Err(exhausted(used, limit, rec));
+    }
+    let model = req.model.clone();
+    let (messages, prompt_bytes) = (req.messages, req.prompt_bytes);
+    let result = upstream.chat(&req.forward(completion));
+    let answered = result.and_then(|a| shape(&a.body, &model, call.now).ok_or(LlmError::BadAnswer));
+    let (answer, reported, answer_bytes) = match answered {
+        Ok(a) => a,
+        Err(e) => {
+            let charged = e.may_have_spent();
+            tracing::warn!(error = %e, task, "llm upstream call failed");
+            let spent = if charged { reserve } else { 0 };
+            if let Err(le) = usage.settle(task, reserve, spent, call.now) {
+                tracing::error!(error = %le, "llm usage ledger failed; the reservation stays held");
+            }
+            rec.fact("upstream_error", error_kind(&e));
+            if let LlmError::Status { status } = e {
+                rec.fact("upstream_status", status);
+            }
+            rec.fact("total_tokens", spent);
+            return Err(upstream_error(&e, charged));
+        }
+    };
+    let (total, estimated) = match reported.total() {
+        Some(t) => (t, false),
+        // No usage from the upstream: count every byte of text as a token, and at least the
+        // reservation.
+        None => {
+            let counted = prompt_bytes
+                .saturating_add(messages.saturating_mul(TOKENS_PER_MESSAGE))
+                .saturating_add(TOKENS_PER_REQUEST)
+                .saturating_add(answer_bytes);
+            (counted.max(reserve), true)
+        }
+    };
+    let prompt_tokens = reported.prompt.unwrap_or(prompt);
+    let completion_tokens = reported
+        .completion
+        .unwrap_or_else(|| total.saturating_sub(prompt_tokens));
+    match usage.settle(task, reserve, total, call.now) {
+        Ok(after) => rec.fact("task_tokens_used", after),
+        // The reservation stays held, so the budget still holds; the answer is already paid for.
+        Err(e) => tracing::error!(error = %e, "llm usage ledger failed; the reservation stays held"),
+    }
+    call.record_usage(Action::LlmChat, Some(i64::try_from(total).unwrap_or(i64::MAX)));
+    rec.fact("prompt_tokens", prompt_tokens);
+    rec.fact("completion_tokens", completion_tokens);
+    rec.fact("total_tokens", total);
+    if estimated {
+        rec.fact("usage_estimated", true);
+    }
+    let mut answer = answer;
+    if let Some(obj) = answer.as_object_mut() {
+        obj.insert(
+            "usage".into(),
+            json!({
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": total,
+            }),
+        );
+    }
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<ChatRequest, ApiError> {
+        ChatRequest::parse(&Bytes::from(v.to_string()))
+    }
+
+    fn msgs() -> Value {
+        json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}])
+    }
+
+    #[test]
+    fn a_plain_request_parses_and_forwards_the_cap() {
+        let r = parse(json!({"model": "m-1", "messages": msgs(), "temperature": 0.2, "stream": false})).unwrap();
+        assert_eq!(r.messages, 2);
+        assert_eq!(r.prompt_bytes, 10);
+        assert_eq!(r.max_tokens, None);
+        let f = r.forward(77);
+        assert_eq!(f["max_tokens"], 77);
+        assert_eq!(f["temperature"], 0.2);
+        assert!(f.get("stream").is_none());
+        let r = parse(json!({"model": "m", "messages": msgs(), "max_completion_tokens": 5})).unwrap();
+        assert_eq!(r.max_tokens, Some(("max_completion_tokens", 5)));
+        let f = r.forward(5);
+        assert_eq!(f["max_completion_tokens"], 5);
+        assert!(f.get("max_tokens").is_none());
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        let bad = [
+            json!({"model": "m", "messages": msgs(), "stream": true}),
+            json!({"model": "m", "messages": msgs(), "approved": true}),
+            json!({"model": "m", "messages": []}),
+            json!({"model": "m"}),
+            json!({"messages": msgs()}),
+            json!({"model": "m x", "messages": msgs()}),
+            json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]}),
+            json!({"model": "m", "messages": [{"role": "user", "content": 5}]}),
+            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
+            json!({"model": "m", "messages": [{"role": "user"}]}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "x", "extra": 1}]}),
+            json!({"model": "m", "messages": msgs(), "max_tokens": 0}),
+            json!({"model": "m", "messages": msgs(), "max_tokens": 1.5}),
+            json!({"model": "m", "messages": msgs(), "max_tokens": "10"}),
+            json!({"model": "m", "messages": msgs(), "max_tokens": 10, "max_completion_tokens": 10}),
+            json!({"model": "m", "messages": msgs(), "n": 2}),
+            json!({"model": "m", "messages": msgs(), "temperature": 3}),
+            json!({"model": "m", "messages": msgs(), "stop": ["a", "b", "c", "d", "e"]}),
+            json!({"model": "m", "messages": msgs(), "response_format": {"type": "xml"}}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(MAX_PROMPT_CHARS + 1)}]}),
+            json!([1, 2]),
+        ];
+        for b in bad {
+            let e = parse(b.clone()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{b}");
+        }
+    }
+
+    #[test]
+    fn reported_usage_is_read_conservatively() {
+        let r = Reported::from_answer(Some(&json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7})));
+        assert_eq!(r.total(), Some(7));
+        // A total lower than its parts is not believed.
+        let r = Reported::from_answer(Some(&json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 1})));
+        assert_eq!(r.total(), Some(7));
+        let r = Reported::from_answer(Some(&json!({"prompt_tokens": 3, "completion_tokens": 4})));
+        assert_eq!(r.total(), Some(7));
+        assert_eq!(Reported::from_answer(None).total(), None);
+    }
+
+    #[test]
+    fn answers_are_reduced_to_the_openai_fields() {
+        let body = json!({
+            "id": "x", "object": "chat.completion", "created": 5, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hey", "secret": "s"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            "debug": {"upstream_key": "sk-1"}
+        });
+        let (v, reported, bytes) = shape(&body, "m", 9).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], "hey");
+        assert!(v.get("debug").is_none());
+        assert!(v["choices"][0]["message"].get("secret").is_none());
+        assert_eq!(reported.total(), Some(2));
+        assert_eq!(bytes, 3);
+        assert!(shape(&json!({"choices": "no"}), "m", 9).is_none());
+        assert!(shape(&json!({"error": "x"}), "m", 9).is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! LLM passthrough tests (filled in by the LLM connector work).
