@@ -47,6 +47,8 @@ pub struct Ctx {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run one agent invocation end to end (cell + membrane + keys + audit), no router.
+    Run(Box<cmd::run::RunArgs>),
     /// Run and manage cells: one sandboxed agent invocation each.
     #[command(subcommand)]
     Cell(cmd::cell::CellCmd),
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         json: cli.json,
     };
     let result = match cli.command {
+        Command::Run(a) => cmd::run::run(*a, &ctx),
         Command::Cell(c) => cmd::cell::run(c, &ctx),
         Command::Keys(c) => cmd::keys::run(c, &ctx),
         Command::Policy(c) => cmd::policy::run(c, &ctx),

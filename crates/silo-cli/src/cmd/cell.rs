@@ -35,7 +35,8 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    fn path(&self) -> PathBuf {
+    /// The run directory: the option, or the default.
+    pub fn path(&self) -> PathBuf {
         self.run_dir.clone().unwrap_or_else(default_run_dir)
     }
 }

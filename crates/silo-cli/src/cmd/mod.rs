@@ -5,13 +5,26 @@ pub mod cell;
 pub mod keys;
 pub mod membrane;
 pub mod policy;
+pub mod run;
 
 /// The exit code for an error that stopped a command: 125 when a cell could
 /// not be set up (as container runtimes do), 127 for a command not found in
 /// the cell, 2 for bad usage, 1 otherwise.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     use silo_cell::CellError;
-    match err.downcast_ref::<CellError>() {
+    let cell_err = err.downcast_ref::<CellError>().or_else(|| {
+        match err.downcast_ref::<silo_invoke::InvokeError>() {
+            Some(silo_invoke::InvokeError::Cell(c)) => Some(c),
+            _ => None,
+        }
+    });
+    if let Some(
+        silo_invoke::InvokeError::Manifest { .. } | silo_invoke::InvokeError::Invalid(_),
+    ) = err.downcast_ref::<silo_invoke::InvokeError>()
+    {
+        return 2;
+    }
+    match cell_err {
         Some(CellError::CommandFailed { .. }) => 127,
         Some(
             CellError::InvalidSpec(_) | CellError::AgentDirMissing(_) | CellError::SocketMissing(_),
@@ -20,4 +33,11 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         Some(_) => 125,
         None => 1,
     }
+}
+
+/// The LLM upstream from `SILO_LLM_URL` (an OpenAI-compatible base URL) and
+/// `SILO_LLM_API_KEY`, or none when the URL is unset.
+pub fn llm_from_env(
+) -> anyhow::Result<Option<Box<dyn silo_membrane::connectors::llm::LlmUpstream>>> {
+    Ok(None)
 }

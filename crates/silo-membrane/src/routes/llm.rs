@@ -99,15 +99,15 @@ impl ChatRequest {
                         .ok_or_else(|| invalid(format!("`{field}` must be a positive integer")))?;
                     req.max_tokens = Some((field, n));
                 }
-                "stream" => match value {
-                    Value::Bool(false) => continue,
-                    Value::Bool(true) => {
-                        return Err(invalid(
+                "stream" => {
+                    match value {
+                        Value::Bool(false) => continue,
+                        Value::Bool(true) => return Err(invalid(
                             "streaming is not supported yet; send `stream: false` or leave it out",
-                        ))
+                        )),
+                        _ => return Err(invalid("`stream` must be a boolean")),
                     }
-                    _ => return Err(invalid("`stream` must be a boolean")),
-                },
+                }
                 "n" => {
                     if value.as_u64() != Some(1) {
                         return Err(invalid("only `n: 1` is supported"));
@@ -115,9 +115,7 @@ impl ChatRequest {
                 }
                 "temperature" => check_number(&name, &value, 0.0, 2.0)?,
                 "top_p" => check_number(&name, &value, 0.0, 1.0)?,
-                "presence_penalty" | "frequency_penalty" => {
-                    check_number(&name, &value, -2.0, 2.0)?
-                }
+                "presence_penalty" | "frequency_penalty" => check_number(&name, &value, -2.0, 2.0)?,
                 "seed" => {
                     if !value.is_i64() && !value.is_u64() {
                         return Err(invalid("`seed` must be an integer"));
@@ -158,7 +156,8 @@ impl ChatRequest {
     /// The body to forward, with the completion cap in force.
     fn forward(mut self, completion_cap: u64) -> Value {
         let field = self.max_tokens.map_or("max_tokens", |(f, _)| f);
-        self.forward.insert(field.into(), Value::from(completion_cap));
+        self.forward
+            .insert(field.into(), Value::from(completion_cap));
         Value::Object(self.forward)
     }
 }
@@ -221,7 +220,8 @@ fn check_messages(value: &Value) -> Result<(u64, u64), ApiError> {
                     let ok = v.as_str().is_some_and(|n| {
                         !n.is_empty()
                             && n.chars().count() <= MAX_NAME_CHARS
-                            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                            && n.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                     });
                     if !ok {
                         return Err(invalid(format!(
@@ -271,7 +271,9 @@ fn content_texts(content: &Value) -> Option<Vec<&str>> {
 fn check_number(name: &str, value: &Value, min: f64, max: f64) -> Result<(), ApiError> {
     match value.as_f64() {
         Some(x) if (min..=max).contains(&x) => Ok(()),
-        _ => Err(invalid(format!("`{name}` must be a number in {min}..={max}"))),
+        _ => Err(invalid(format!(
+            "`{name}` must be a number in {min}..={max}"
+        ))),
     }
 }
 
@@ -323,12 +325,11 @@ fn authorize(
 ) -> Result<(), ApiError> {
     let mut ctx = Context::new(call.now, &call.services.counters);
     ctx.llm_tokens_used = llm_tokens_used;
-    match call.services.policy.decide_for(
-        call.creds,
-        Action::LlmChat.as_str(),
-        params,
-        &ctx,
-    ) {
+    match call
+        .services
+        .policy
+        .decide_for(call.creds, Action::LlmChat.as_str(), params, &ctx)
+    {
         Decision::Allow { rule } => {
             rec.decide(AuditDecision::Allow, rule);
             Ok(())
@@ -355,7 +356,10 @@ fn exhausted(used: u64, limit: u64, rec: &mut Record) -> ApiError {
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "llm usage ledger failed");
-    ApiError::new(ErrorCode::Internal, "the llm token ledger failed; nothing was sent")
+    ApiError::new(
+        ErrorCode::Internal,
+        "the llm token ledger failed; nothing was sent",
+    )
 }
 
 /// Token counts the upstream reported.
@@ -438,7 +442,11 @@ fn shape(body: &Value, model: &str, now: u64) -> Option<(Value, Reported, u64)> 
         "choices": shaped,
     });
     let reported = Reported::from_answer(body.get("usage"));
-    Some((value, reported, u64::try_from(answer_bytes).unwrap_or(u64::MAX)))
+    Some((
+        value,
+        reported,
+        u64::try_from(answer_bytes).unwrap_or(u64::MAX),
+    ))
 }
 
 /// What the audit records about a failed upstream call (a fixed word, never upstream text).
@@ -562,9 +570,14 @@ pub(super) fn chat(call: &Call<'_>, body: &Bytes, rec: &mut Record) -> Result<Va
     match usage.settle(task, reserve, total, call.now) {
         Ok(after) => rec.fact("task_tokens_used", after),
         // The reservation stays held, so the budget still holds; the answer is already paid for.
-        Err(e) => tracing::error!(error = %e, "llm usage ledger failed; the reservation stays held"),
+        Err(e) => {
+            tracing::error!(error = %e, "llm usage ledger failed; the reservation stays held")
+        }
     }
-    call.record_usage(Action::LlmChat, Some(i64::try_from(total).unwrap_or(i64::MAX)));
+    call.record_usage(
+        Action::LlmChat,
+        Some(i64::try_from(total).unwrap_or(i64::MAX)),
+    );
     rec.fact("prompt_tokens", prompt_tokens);
     rec.fact("completion_tokens", completion_tokens);
     rec.fact("total_tokens", total);
@@ -599,7 +612,9 @@ mod tests {
 
     #[test]
     fn a_plain_request_parses_and_forwards_the_cap() {
-        let r = parse(json!({"model": "m-1", "messages": msgs(), "temperature": 0.2, "stream": false})).unwrap();
+        let r =
+            parse(json!({"model": "m-1", "messages": msgs(), "temperature": 0.2, "stream": false}))
+                .unwrap();
         assert_eq!(r.messages, 2);
         assert_eq!(r.prompt_bytes, 10);
         assert_eq!(r.max_tokens, None);
@@ -607,7 +622,8 @@ mod tests {
         assert_eq!(f["max_tokens"], 77);
         assert_eq!(f["temperature"], 0.2);
         assert!(f.get("stream").is_none());
-        let r = parse(json!({"model": "m", "messages": msgs(), "max_completion_tokens": 5})).unwrap();
+        let r =
+            parse(json!({"model": "m", "messages": msgs(), "max_completion_tokens": 5})).unwrap();
         assert_eq!(r.max_tokens, Some(("max_completion_tokens", 5)));
         let f = r.forward(5);
         assert_eq!(f["max_completion_tokens"], 5);
@@ -647,10 +663,14 @@ mod tests {
 
     #[test]
     fn reported_usage_is_read_conservatively() {
-        let r = Reported::from_answer(Some(&json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7})));
+        let r = Reported::from_answer(Some(
+            &json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}),
+        ));
         assert_eq!(r.total(), Some(7));
         // A total lower than its parts is not believed.
-        let r = Reported::from_answer(Some(&json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 1})));
+        let r = Reported::from_answer(Some(
+            &json!({"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 1}),
+        ));
         assert_eq!(r.total(), Some(7));
         let r = Reported::from_answer(Some(&json!({"prompt_tokens": 3, "completion_tokens": 4})));
         assert_eq!(r.total(), Some(7));

@@ -1,0 +1,262 @@
+//! One invocation: mint a base key for the agent folder (bound to its content hash) and a
+//! task key for a fresh cell, put the task's input (tokenised) behind a new membrane socket,
+//! run the cell with the socket and the SDK mounted, and collect what it produced — the
+//! cell's outcome, the task's recorded result, and the audit entries it caused.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use serde_json::Value;
+use silo_audit::{AuditLog, Entry, Query, TaskId};
+use silo_cell::{host_ids_for, new_cell_id, CellOutcome, CellSpec};
+use silo_keys::{
+    folder_hash, new_jti, now_unix, BaseKey, KeyStore, TaskKey, BASE_AUDIENCE, TASK_AUDIENCE,
+};
+use silo_membrane::connectors::llm::LlmUpstream;
+use silo_membrane::{CellBinding, Limits as MembraneLimits, Membrane, RecordedOutcome, Services};
+use silo_policy::PolicySet;
+
+use crate::error::InvokeError;
+use crate::manifest::Manifest;
+
+/// How long a base key minted for one invocation lives.
+const BASE_KEY_SECS: u64 = 3600;
+/// Task keys outlive the cell's wall-clock limit by this much.
+const TASK_KEY_SLACK_SECS: u64 = 60;
+
+/// Where an invocation keeps its state and finds its tools.
+pub struct Host {
+    /// Keys (`keys/`), audit log, membrane and business databases, outbox.
+    pub data_dir: PathBuf,
+    /// The cell run directory (registry, sockets, the installed SDK).
+    pub run_dir: PathBuf,
+    /// The `silo` binary, re-executed as the single-threaded cell supervisor.
+    pub silo_exe: PathBuf,
+    /// The LLM upstream for `/v1/chat/completions`, if any.
+    pub llm: Option<Box<dyn LlmUpstream>>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("data_dir", &self.data_dir)
+            .field("run_dir", &self.run_dir)
+            .field("silo_exe", &self.silo_exe)
+            .field("llm", &self.llm.is_some())
+            .finish()
+    }
+}
+
+/// One task for one agent.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The agent folder (with `agent.yaml`).
+    pub agent_dir: PathBuf,
+    /// The customer the task is about (the business database's id).
+    pub customer: String,
+    /// The case id.
+    pub case: String,
+    /// The task's input; tokenised before the cell can read it.
+    pub input: Value,
+    /// The task id; a fresh one when `None`.
+    pub task: Option<String>,
+}
+
+/// What an invocation produced.
+#[derive(Debug)]
+pub struct InvocationReport {
+    /// The task id.
+    pub task: String,
+    /// How the cell ended.
+    pub cell: CellOutcome,
+    /// What the agent recorded with `complete` or `escalate`, if anything.
+    pub outcome: Option<RecordedOutcome>,
+    /// The audit entries of this task, in order.
+    pub audit: Vec<Entry>,
+}
+
+fn check_id(what: &str, value: &str) -> Result<(), InvokeError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvokeError::Invalid(format!(
+            "{what} `{}` must be 1..=128 characters of letters, digits, `.`, `_`, `:` or `-`",
+            value.chars().take(64).collect::<String>()
+        )))
+    }
+}
+
+/// Opens the key store under `<data_dir>/keys`, creating it on first use.
+pub fn open_keys(data_dir: &Path) -> Result<KeyStore, InvokeError> {
+    let dir = data_dir.join("keys");
+    if dir.exists() {
+        Ok(KeyStore::open(&dir)?)
+    } else {
+        Ok(KeyStore::init(&dir, now_unix())?)
+    }
+}
+
+/// `<data_dir>/policy.yaml` when present, else capabilities only.
+pub fn load_policy(data_dir: &Path) -> Result<PolicySet, InvokeError> {
+    let path = data_dir.join("policy.yaml");
+    if path.exists() {
+        Ok(PolicySet::from_file(&path)?)
+    } else {
+        Ok(PolicySet::capabilities_only())
+    }
+}
+
+/// Runs `inv` end to end. `stdout`/`stderr` receive the agent's output.
+pub fn invoke(
+    host: Host,
+    inv: &Invocation,
+    stdout: Stdio,
+    stderr: Stdio,
+) -> Result<InvocationReport, InvokeError> {
+    check_id("customer", &inv.customer)?;
+    check_id("case", &inv.case)?;
+    let agent_dir = inv
+        .agent_dir
+        .canonicalize()
+        .map_err(|source| InvokeError::Io {
+            what: "agent folder",
+            path: inv.agent_dir.clone(),
+            source,
+        })?;
+    let manifest = Manifest::load(&agent_dir)?;
+    let agent = manifest.agent_name()?;
+    let limits = manifest.limits().map_err(InvokeError::Invalid)?;
+    let hash = folder_hash(&agent_dir)?;
+
+    let store = open_keys(&host.data_dir)?;
+    let minter = store.minter()?;
+    let now = now_unix();
+    let cell = new_cell_id();
+    let task = match &inv.task {
+        Some(t) => {
+            check_id("task", t)?;
+            t.clone()
+        }
+        None => format!("task-{}", &new_jti()?[..16]),
+    };
+    let base = BaseKey {
+        aud: BASE_AUDIENCE.into(),
+        jti: new_jti()?,
+        iat: now,
+        exp: now + BASE_KEY_SECS,
+        agent: manifest.name.clone(),
+        version: manifest.version.clone(),
+        folder_hash: hash.as_str().to_string(),
+        caps: manifest.capabilities.clone(),
+    };
+    let task_claims = TaskKey {
+        aud: TASK_AUDIENCE.into(),
+        jti: new_jti()?,
+        iat: now,
+        nbf: now,
+        exp: now + limits.timeout_ms.div_ceil(1000) + TASK_KEY_SLACK_SECS,
+        task: task.clone(),
+        agent: manifest.name.clone(),
+        customer: inv.customer.clone(),
+        case: inv.case.clone(),
+        workflow: None,
+        cell: cell.clone(),
+    };
+    let base_key = minter.mint_base(&base)?;
+    let task_key = minter.mint_task(&task_claims)?;
+
+    let audit = Arc::new(AuditLog::open(&host.data_dir)?);
+    let mut services = Services::embedded(
+        &host.data_dir,
+        store.verifier()?,
+        load_policy(&host.data_dir)?,
+        audit.clone(),
+    )?;
+    if let Some(llm) = host.llm {
+        services = services.with_llm(llm);
+    }
+    let services = Arc::new(services);
+    services.set_task_input(&task, &inv.customer, &inv.input)?;
+
+    let sdk = crate::sdk::install(&host.run_dir)?;
+    let sockets = host.run_dir.join("sockets");
+    std::fs::create_dir_all(&sockets).map_err(|source| InvokeError::Io {
+        what: "create the socket folder",
+        path: sockets.clone(),
+        source,
+    })?;
+    let socket = sockets.join(format!("{cell}.sock"));
+
+    let mut binding = CellBinding::new(cell.as_str())?
+        .with_folder_hash(hash)
+        .with_agent_dir(agent_dir.clone());
+    let root = nix_is_root();
+    if root {
+        binding = binding.with_peer_uid(host_ids_for(&agent).0);
+    }
+
+    let mut spec = CellSpec::new(agent, manifest.entry.clone());
+    spec.id = cell.clone();
+    spec.agent_dir = Some(agent_dir);
+    spec.sdk_dir = Some(sdk);
+    spec.socket = Some(socket.clone());
+    spec.limits = limits;
+    spec.run_dir = host.run_dir.clone();
+    spec.env = vec![
+        ("SILO_BASE_KEY".into(), base_key),
+        ("SILO_TASK_KEY".into(), task_key),
+    ];
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| InvokeError::Io {
+            what: "start the membrane runtime",
+            path: PathBuf::new(),
+            source,
+        })?;
+    let silo_exe = host.silo_exe.clone();
+    let cell_outcome = runtime.block_on(async {
+        let membrane = Membrane::bind(
+            &socket,
+            binding,
+            services.clone(),
+            MembraneLimits::default(),
+        )?;
+        let ran = tokio::task::spawn_blocking(move || {
+            silo_cell::spawn_supervisor(&silo_exe, &spec, stdout, stderr).and_then(|h| h.wait())
+        })
+        .await;
+        membrane.shutdown().await;
+        match ran {
+            Ok(r) => r.map_err(InvokeError::from),
+            Err(e) => Err(InvokeError::Invalid(format!("the cell task failed: {e}"))),
+        }
+    })?;
+    // The task is over: its key must not work again, even before it expires.
+    store.revoke(&task_claims.jti, now_unix())?;
+
+    let outcome = services.outcomes().get(&task)?;
+    let query = Query {
+        task: TaskId::new(task.as_str()).ok(),
+        ..Query::all()
+    };
+    let audit = audit.query(&query)?;
+    Ok(InvocationReport {
+        task,
+        cell: cell_outcome,
+        outcome,
+        audit,
+    })
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+}
