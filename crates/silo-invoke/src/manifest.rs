@@ -96,7 +96,9 @@ impl Manifest {
             return Err("`version` is empty".into());
         }
         if self.entry.is_empty() || self.entry.iter().any(|a| a.is_empty() || a.contains('\0')) {
-            return Err("`entry` must be a non-empty list of arguments, e.g. [python3, main.py]".into());
+            return Err(
+                "`entry` must be a non-empty list of arguments, e.g. [python3, main.py]".into(),
+            );
         }
         self.capabilities
             .validate()

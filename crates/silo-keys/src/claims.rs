@@ -52,7 +52,11 @@ pub struct Capabilities {
     #[serde(default, rename = "data.read", skip_serializing_if = "Option::is_none")]
     pub data_read: Option<DataReadCap>,
     /// Running listed named write operations (e.g. `case.set_status`, `case.add_note`).
-    #[serde(default, rename = "data.write", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "data.write",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data_write: Option<DataWriteCap>,
     /// Escalation targets the agent may hand over to.
     #[serde(default, skip_serializing_if = "Option::is_none")]

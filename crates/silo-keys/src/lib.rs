@@ -26,8 +26,8 @@ mod verify;
 
 pub use cache::ClaimsCache;
 pub use claims::{
-    BaseKey, Capabilities, DataReadCap, DataWriteCap, EmailSendCap, LlmCap, RefundCap, TaskKey, WorkflowRef,
-    BASE_AUDIENCE, TASK_AUDIENCE,
+    BaseKey, Capabilities, DataReadCap, DataWriteCap, EmailSendCap, LlmCap, RefundCap, TaskKey,
+    WorkflowRef, BASE_AUDIENCE, TASK_AUDIENCE,
 };
 pub use credentials::Credentials;
 pub use error::{FolderHashError, KeyError, MintError, StoreError, VerifyError};

@@ -17,7 +17,10 @@ pub(crate) struct Privacy {
 
 impl Privacy {
     pub(crate) fn token(&self, task: &str, kind: &str, value: &str) -> Result<String, ApiError> {
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((t, _)) = map
             .iter()
             .find(|((tk, _), (_, v))| tk == task && v == value)
@@ -54,7 +57,10 @@ impl Privacy {
         task: &str,
         token: &str,
     ) -> Result<Option<(String, String)>, ApiError> {
-        let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(map.get(&(task.to_string(), token.to_string())).cloned())
     }
 }

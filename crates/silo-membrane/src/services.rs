@@ -85,8 +85,10 @@ impl Services {
             Some(record) => crate::routes::known_values(&record),
             None => Vec::new(),
         };
-        let tokenised = crate::privacy::tokenise_json(&self.privacy, task, input, &known)
-            .map_err(|e| MembraneError::InvalidConfig(format!("cannot tokenise the input: {}", e.message)))?;
+        let tokenised =
+            crate::privacy::tokenise_json(&self.privacy, task, input, &known).map_err(|e| {
+                MembraneError::InvalidConfig(format!("cannot tokenise the input: {}", e.message))
+            })?;
         self.connectors.outcomes.put_input(task, &tokenised)?;
         Ok(())
     }

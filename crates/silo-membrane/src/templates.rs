@@ -319,7 +319,10 @@ mod tests {
         let r = t
             .render(
                 &|f| customer_value(f, Some("Jane Smith")),
-                &vars(&[("id", "R-1"), ("note", "your card [CARD_1] {{customer.name}}")]),
+                &vars(&[
+                    ("id", "R-1"),
+                    ("note", "your card [CARD_1] {{customer.name}}"),
+                ]),
             )
             .unwrap();
         assert_eq!(r.subject.as_deref(), Some("Refund R-1"));
@@ -343,7 +346,10 @@ mod tests {
             t.render(&c, &vars(&[("code", "a\u{7}")])),
             Err(TemplateError::Vars(_))
         ));
-        assert_eq!(t.render(&c, &vars(&[("code", "1")])).unwrap().body, "Code 1");
+        assert_eq!(
+            t.render(&c, &vars(&[("code", "1")])).unwrap().body,
+            "Code 1"
+        );
     }
 
     #[test]

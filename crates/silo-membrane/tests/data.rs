@@ -36,7 +36,9 @@ async fn customer_record_comes_back_tokenised_and_clear_where_operational() {
     assert!(cust.get("address").is_none(), "not granted, not returned");
     assert_no_raw(&a.body.to_string());
     // Stable within the task.
-    let again = c.post("/v1/data/customer", &json!({"fields": ["email"]})).await;
+    let again = c
+        .post("/v1/data/customer", &json!({"fields": ["email"]}))
+        .await;
     assert_eq!(again.body["customer"]["email"], "[EMAIL_1]");
 }
 
@@ -45,7 +47,10 @@ async fn attack_ungranted_field_is_denied() {
     let f = Fixture::new();
     let mut c = f.client().await;
     let a = c
-        .post("/v1/data/customer", &json!({"fields": ["name", "date_of_birth"]}))
+        .post(
+            "/v1/data/customer",
+            &json!({"fields": ["name", "date_of_birth"]}),
+        )
         .await;
     assert_eq!(a.status, 403);
     assert_eq!(a.code(), "denied");
@@ -68,7 +73,9 @@ async fn attack_other_customers_record_is_out_of_reach() {
     assert_eq!(a.code(), "invalid_request");
     // A task key for another customer reads that customer, never ours.
     let mut other = f.client_for("task-other", OTHER_CUSTOMER).await;
-    let a = other.post("/v1/data/customer", &json!({"fields": ["balance_cents"]})).await;
+    let a = other
+        .post("/v1/data/customer", &json!({"fields": ["balance_cents"]}))
+        .await;
     assert_eq!(a.body["customer"]["balance_cents"], 0);
 }
 
@@ -103,13 +110,19 @@ async fn attack_raw_sql_and_unknown_operations_are_refused() {
     }
     // A known operation the base key does not grant.
     let a = c
-        .post("/v1/data/write", &json!({"op": "case.set_status", "status": "resolved"}))
+        .post(
+            "/v1/data/write",
+            &json!({"op": "case.set_status", "status": "resolved"}),
+        )
         .await;
     assert_eq!(a.code(), "denied");
     assert_eq!(a.body["error"]["rule"], "capability.data.write.ops");
     // The granted one works, on the task's own case, and stores text verbatim.
     let a = c
-        .post("/v1/data/write", &json!({"op": "case.add_note", "text": "'); DROP TABLE cases; --"}))
+        .post(
+            "/v1/data/write",
+            &json!({"op": "case.add_note", "text": "'); DROP TABLE cases; --"}),
+        )
         .await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     assert_eq!(a.body["case"], CASE);

@@ -74,7 +74,11 @@ impl Date {
         }
         let (x, y, z) = (number(a)?, number(b)?, number(c)?);
         if a.len() == 4 {
-            return Date::new(u16::try_from(x).ok()?, u8::try_from(y).ok()?, u8::try_from(z).ok()?);
+            return Date::new(
+                u16::try_from(x).ok()?,
+                u8::try_from(y).ok()?,
+                u8::try_from(z).ok()?,
+            );
         }
         let year = year(c)?;
         let (x, y) = (u8::try_from(x).ok()?, u8::try_from(y).ok()?);
@@ -118,9 +122,8 @@ fn month_from_name(word: &str) -> Option<u8> {
         return None;
     }
     MONTHS.iter().zip(1u8..).find_map(|(name, n)| {
-        let ok = *name == lower
-            || name.get(..3) == Some(lower.as_str())
-            || (n == 9 && lower == "sept");
+        let ok =
+            *name == lower || name.get(..3) == Some(lower.as_str()) || (n == 9 && lower == "sept");
         ok.then_some(n)
     })
 }
@@ -133,7 +136,10 @@ fn number(s: &str) -> Option<u32> {
 
 fn day(s: &str) -> Option<u8> {
     let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let suffix = s.get(digits.len()..).unwrap_or_default().to_ascii_lowercase();
+    let suffix = s
+        .get(digits.len()..)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if !matches!(suffix.as_str(), "" | "st" | "nd" | "rd" | "th") || digits.len() > 2 {
         return None;
     }
@@ -175,7 +181,13 @@ mod tests {
 
     #[test]
     fn impossible_dates_are_refused() {
-        for s in ["1985-02-30", "13/13/1985", "Marchy 14, 1985", "14 Mar", "00/10/1990"] {
+        for s in [
+            "1985-02-30",
+            "13/13/1985",
+            "Marchy 14, 1985",
+            "14 Mar",
+            "00/10/1990",
+        ] {
             assert_eq!(Date::parse(s), None, "{s}");
         }
         assert!(Date::new(2000, 2, 29).is_some());

@@ -122,8 +122,8 @@ impl TenantKeys {
     /// Derives the value and index keys (HMAC-SHA256 as a PRF with distinct labels).
     pub(crate) fn derive(data_key: &[u8; KEY_LEN]) -> Result<TenantKeys, PiiError> {
         let sub = |label: &[u8]| -> Result<SecretKey, PiiError> {
-            let mut mac = <HmacSha256 as Mac>::new_from_slice(data_key)
-                .map_err(|_| PiiError::Encrypt)?;
+            let mut mac =
+                <HmacSha256 as Mac>::new_from_slice(data_key).map_err(|_| PiiError::Encrypt)?;
             mac.update(label);
             let mut out = Zeroizing::new([0u8; KEY_LEN]);
             out.copy_from_slice(&mac.finalize().into_bytes());
@@ -141,7 +141,11 @@ impl TenantKeys {
     /// The blind index of a normalised value within a task.
     pub(crate) fn blind_index(&self, task: &str, kind: PiiKind, normalized: &str) -> [u8; 32] {
         let mut mac = self.index.clone();
-        for field in [task.as_bytes(), kind.as_str().as_bytes(), normalized.as_bytes()] {
+        for field in [
+            task.as_bytes(),
+            kind.as_str().as_bytes(),
+            normalized.as_bytes(),
+        ] {
             mac.update(&(field.len() as u64).to_be_bytes());
             mac.update(field);
         }
@@ -215,11 +219,17 @@ mod tests {
         let master = random_key().unwrap();
         let data = random_key().unwrap();
         let (nonce, wrapped) = wrap_data_key(&master, "default", &data).unwrap();
-        let back = unwrap_data_key(&master, "default", &nonce, &wrapped).unwrap().unwrap();
+        let back = unwrap_data_key(&master, "default", &nonce, &wrapped)
+            .unwrap()
+            .unwrap();
         assert_eq!(*back, *data);
-        assert!(unwrap_data_key(&master, "other", &nonce, &wrapped).unwrap().is_none());
+        assert!(unwrap_data_key(&master, "other", &nonce, &wrapped)
+            .unwrap()
+            .is_none());
         let other = random_key().unwrap();
-        assert!(unwrap_data_key(&other, "default", &nonce, &wrapped).unwrap().is_none());
+        assert!(unwrap_data_key(&other, "default", &nonce, &wrapped)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

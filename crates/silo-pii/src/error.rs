@@ -92,7 +92,9 @@ pub enum PiiError {
         tenant: String,
     },
     /// A stored value failed authenticated decryption: the database was altered.
-    #[error("a vault entry failed authentication ({context}): the vault file was altered or damaged")]
+    #[error(
+        "a vault entry failed authentication ({context}): the vault file was altered or damaged"
+    )]
     Tampered {
         /// Which read.
         context: &'static str,

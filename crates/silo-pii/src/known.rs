@@ -231,7 +231,8 @@ fn boundary_ok(text: &str, start: usize, end: usize, boundary: Boundary) -> bool
             !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
         }
         Boundary::Digits => {
-            !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+            !before.is_some_and(|c| c.is_ascii_digit())
+                && !after.is_some_and(|c| c.is_ascii_digit())
         }
         Boundary::Email => {
             let local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
@@ -450,8 +451,18 @@ mod tests {
     fn name_variants() {
         let set = KnownSet::new(&[KnownValue::new(PiiKind::Name, "Jane Smith")]).unwrap();
         assert_eq!(
-            found(&set, "JANE SMITH / jane smith / Smith, Jane / Smith Jane / Jane / Smith / Janet"),
-            vec!["JANE SMITH", "jane smith", "Smith, Jane", "Smith Jane", "Jane", "Smith"]
+            found(
+                &set,
+                "JANE SMITH / jane smith / Smith, Jane / Smith Jane / Jane / Smith / Janet"
+            ),
+            vec![
+                "JANE SMITH",
+                "jane smith",
+                "Smith, Jane",
+                "Smith Jane",
+                "Jane",
+                "Smith"
+            ]
         );
     }
 
@@ -459,8 +470,16 @@ mod tests {
     fn phone_variants() {
         let set = KnownSet::new(&[KnownValue::new(PiiKind::Phone, "+1 (555) 010-2030")]).unwrap();
         assert_eq!(
-            found(&set, "a 5550102030 b 555.010.2030 c +1 (555) 010-2030 d 15550102030 e 95550102030"),
-            vec!["5550102030", "555.010.2030", "+1 (555) 010-2030", "15550102030"]
+            found(
+                &set,
+                "a 5550102030 b 555.010.2030 c +1 (555) 010-2030 d 15550102030 e 95550102030"
+            ),
+            vec![
+                "5550102030",
+                "555.010.2030",
+                "+1 (555) 010-2030",
+                "15550102030"
+            ]
         );
     }
 

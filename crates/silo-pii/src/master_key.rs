@@ -83,7 +83,10 @@ fn create(dir: &Path, path: &Path) -> Result<SecretKey, PiiError> {
     let tmp = dir.join(format!(
         ".{MASTER_KEY_FILE}.{}.{}",
         std::process::id(),
-        suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        suffix
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     ));
     let io = |p: &Path| {
         let p = p.to_path_buf();

@@ -145,9 +145,17 @@ mod tests {
         same(PiiKind::Email, "Jane@Example.COM", "jane@example.com");
         same(PiiKind::Phone, "+1 (555) 010-2030", "555.010.2030");
         same(PiiKind::Card, "4111-1111-1111-1111", "4111 1111 1111 1111");
-        same(PiiKind::Iban, "de89 3704 0044 0532 0130 00", "DE89370400440532013000");
+        same(
+            PiiKind::Iban,
+            "de89 3704 0044 0532 0130 00",
+            "DE89370400440532013000",
+        );
         same(PiiKind::Ip, "2001:DB8:0:0:0:0:0:1", "2001:db8::1");
-        same(PiiKind::Address, "123 Main Street, Apt. 4", "123 main st apt 4");
+        same(
+            PiiKind::Address,
+            "123 Main Street, Apt. 4",
+            "123 main st apt 4",
+        );
         same(PiiKind::Dob, "March 14, 1985", "1985-03-14");
         assert_ne!(
             normalize(PiiKind::Name, "Jane Smith"),

@@ -81,8 +81,7 @@ const STREET_SUFFIXES: [&str; 33] = [
     "Row",
 ];
 
-const MONTH_WORD: &str =
-    r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[A-Za-z]{0,6}\.?";
+const MONTH_WORD: &str = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[A-Za-z]{0,6}\.?";
 
 fn rules() -> Vec<(Rule, String)> {
     let suffix = STREET_SUFFIXES
@@ -95,20 +94,29 @@ fn rules() -> Vec<(Rule, String)> {
             Rule::Email,
             r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}".into(),
         ),
-        (Rule::Iban, format!(r"{B}[A-Z]{{2}}[0-9]{{2}}(?:[ ]?[A-Z0-9]){{11,30}}{B}")),
+        (
+            Rule::Iban,
+            format!(r"{B}[A-Z]{{2}}[0-9]{{2}}(?:[ ]?[A-Z0-9]){{11,30}}{B}"),
+        ),
         (Rule::Card, format!(r"{B}[0-9](?:[ \-]?[0-9]){{12,18}}{B}")),
         (
             Rule::Ssn,
             format!(r"{B}(?:[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}|[0-9]{{3}} [0-9]{{2}} [0-9]{{4}}){B}"),
         ),
         (Rule::SsnPlain, format!(r"{B}[0-9]{{9}}{B}")),
-        (Rule::PhoneInternational, r"\+[0-9](?:[ .\-]?\(?[0-9]\)?){6,14}".into()),
+        (
+            Rule::PhoneInternational,
+            r"\+[0-9](?:[ .\-]?\(?[0-9]\)?){6,14}".into(),
+        ),
         (
             Rule::PhoneNanp,
             r"(?:\+?1[ .\-]?)?(?:\([0-9]{3}\)[ ]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}".into(),
         ),
         (Rule::PhonePlain, format!(r"{B}1?[0-9]{{10}}{B}")),
-        (Rule::Ipv4, format!(r"{B}(?:[0-9]{{1,3}}\.){{3}}[0-9]{{1,3}}{B}")),
+        (
+            Rule::Ipv4,
+            format!(r"{B}(?:[0-9]{{1,3}}\.){{3}}[0-9]{{1,3}}{B}"),
+        ),
         (
             Rule::Ipv6,
             r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}".into(),
@@ -127,7 +135,9 @@ fn rules() -> Vec<(Rule, String)> {
         ),
         (
             Rule::HonorificName,
-            format!(r"{B}(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+\p{{Lu}}[\p{{Ll}}'’\-]+(?:[ \t]+\p{{Lu}}[\p{{Ll}}'’\-]+)?"),
+            format!(
+                r"{B}(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+\p{{Lu}}[\p{{Ll}}'’\-]+(?:[ \t]+\p{{Lu}}[\p{{Ll}}'’\-]+)?"
+            ),
         ),
     ]
 }
@@ -263,8 +273,7 @@ pub(crate) fn find(text: &str, out: &mut Vec<Candidate>) -> Result<(), PiiError>
             Rule::Ipv6 => {
                 let before_ok = !char_before(text, start)
                     .is_some_and(|c| c.is_alphanumeric() || c == ':' || c == '.');
-                let after_ok =
-                    !char_at(text, end).is_some_and(|c| c.is_alphanumeric() || c == ':');
+                let after_ok = !char_at(text, end).is_some_and(|c| c.is_alphanumeric() || c == ':');
                 let ip = m.parse::<Ipv6Addr>().ok()?;
                 // Real addresses have digits; `a::b` or `dead::beef` in prose or code do not.
                 let has_digit = m.bytes().any(|b| b.is_ascii_digit());
@@ -363,7 +372,10 @@ fn digit_context_ok(text: &str, start: usize, end: usize) -> bool {
 /// True when one of `words` (lower case) ends within [`CONTEXT_WINDOW`] bytes before `start`.
 fn context_before(text: &str, start: usize, words: &[&str]) -> bool {
     let from = floor_char_boundary(text, start.saturating_sub(CONTEXT_WINDOW));
-    let window = text.get(from..start).unwrap_or_default().to_ascii_lowercase();
+    let window = text
+        .get(from..start)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     words.iter().any(|w| window.contains(w))
 }
 

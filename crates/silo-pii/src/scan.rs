@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use regex_automata::{meta, Anchored, Input, PatternID};
 
 use crate::error::PiiError;
-use crate::known::KnownSet;
 use crate::kind::PiiKind;
+use crate::known::KnownSet;
 use crate::recognize;
 use crate::token;
 
@@ -159,8 +159,18 @@ fn resolve(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
         let Found::Pii { kind, layer, .. } = winner.found else {
             continue;
         };
-        let start = hits.iter().map(|a| a.start).chain([c.start]).min().unwrap_or(c.start);
-        let end = hits.iter().map(|a| a.end).chain([c.end]).max().unwrap_or(c.end);
+        let start = hits
+            .iter()
+            .map(|a| a.start)
+            .chain([c.start])
+            .min()
+            .unwrap_or(c.start);
+        let end = hits
+            .iter()
+            .map(|a| a.end)
+            .chain([c.end])
+            .max()
+            .unwrap_or(c.end);
         for a in &hits {
             accepted.remove(&a.start);
         }
@@ -280,7 +290,14 @@ mod tests {
             out.iter().map(|c| (c.start, c.end)).collect::<Vec<_>>(),
             vec![(0, 12), (13, 20)]
         );
-        assert!(matches!(out[0].found, Found::Pii { layer: Layer::Recognizer, known: None, .. }));
+        assert!(matches!(
+            out[0].found,
+            Found::Pii {
+                layer: Layer::Recognizer,
+                known: None,
+                ..
+            }
+        ));
         let contained = resolve(vec![pii(2, 4, Layer::Known), pii(0, 9, Layer::Recognizer)]);
         assert_eq!(contained.len(), 1);
         assert_eq!((contained[0].start, contained[0].end), (0, 9));

@@ -34,9 +34,7 @@ pub fn card_valid(text: &str) -> bool {
     }
     let digits = text.bytes().filter(u8::is_ascii_digit).count();
     let first = text.bytes().find(u8::is_ascii_digit);
-    (13..=19).contains(&digits)
-        && matches!(first, Some(b'2'..=b'6'))
-        && luhn_valid(text)
+    (13..=19).contains(&digits) && matches!(first, Some(b'2'..=b'6')) && luhn_valid(text)
 }
 
 /// The IBAN length of a country (ISO 3166 alpha-2), from the SWIFT IBAN registry.

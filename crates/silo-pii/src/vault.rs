@@ -26,8 +26,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 use crate::envelope::{self, RowId, TenantKeys};
 use crate::error::{storage, PiiError};
-use crate::known::KnownSet;
 use crate::kind::PiiKind;
+use crate::known::KnownSet;
 use crate::master_key;
 use crate::normalize::normalize;
 use crate::scan::{self, Found};
@@ -207,7 +207,12 @@ impl Vault {
 
     /// The token for a value of a schema-declared PII field: the same (normalised) value in
     /// the same task always gets the same token. The value is stored as given.
-    pub fn tokenize_value(&self, task: &str, kind: PiiKind, value: &str) -> Result<Token, PiiError> {
+    pub fn tokenize_value(
+        &self,
+        task: &str,
+        kind: PiiKind,
+        value: &str,
+    ) -> Result<Token, PiiError> {
         check_task(task)?;
         if value.trim().is_empty() {
             return Err(PiiError::EmptyValue { kind });
@@ -245,7 +250,8 @@ impl Vault {
         let mut minted: HashMap<(PiiKind, String), Token> = HashMap::new();
         let mut copied = 0;
         for c in &found {
-            out.text.push_str(text.get(copied..c.start).unwrap_or_default());
+            out.text
+                .push_str(text.get(copied..c.start).unwrap_or_default());
             let piece = text.get(c.start..c.end).unwrap_or_default();
             copied = c.end;
             let (kind, known_index) = match c.found {
@@ -351,7 +357,12 @@ impl Vault {
         .map_err(storage("forgetting a task"))
     }
 
-    fn lookup(&self, conn: &Connection, task: &str, token: Token) -> Result<Option<String>, PiiError> {
+    fn lookup(
+        &self,
+        conn: &Connection,
+        task: &str,
+        token: Token,
+    ) -> Result<Option<String>, PiiError> {
         let row: Option<(Vec<u8>, Vec<u8>)> = conn
             .prepare_cached(
                 "SELECT nonce, ciphertext FROM pii_tokens
@@ -409,7 +420,9 @@ impl Vault {
                 "SELECT COALESCE(MAX(number), 0) + 1 FROM pii_tokens
                  WHERE tenant = ?1 AND task = ?2 AND kind = ?3",
             )
-            .and_then(|mut st| st.query_row(params![self.tenant, task, kind.as_str()], |r| r.get(0)))
+            .and_then(|mut st| {
+                st.query_row(params![self.tenant, task, kind.as_str()], |r| r.get(0))
+            })
             .map_err(storage("numbering a token"))?;
         let number = u32::try_from(next).map_err(|_| PiiError::TokensExhausted { kind })?;
         let token = Token::new(kind, number).ok_or(PiiError::TokensExhausted { kind })?;

@@ -18,9 +18,8 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
             _ => None,
         }
     });
-    if let Some(
-        silo_invoke::InvokeError::Manifest { .. } | silo_invoke::InvokeError::Invalid(_),
-    ) = err.downcast_ref::<silo_invoke::InvokeError>()
+    if let Some(silo_invoke::InvokeError::Manifest { .. } | silo_invoke::InvokeError::Invalid(_)) =
+        err.downcast_ref::<silo_invoke::InvokeError>()
     {
         return 2;
     }
@@ -37,7 +36,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 
 /// The LLM upstream from `SILO_LLM_URL` (an OpenAI-compatible base URL) and
 /// `SILO_LLM_API_KEY`, or none when the URL is unset.
-pub fn llm_from_env(
-) -> anyhow::Result<Option<Box<dyn silo_membrane::connectors::llm::LlmUpstream>>> {
+pub fn llm_from_env() -> anyhow::Result<Option<Box<dyn silo_membrane::connectors::llm::LlmUpstream>>>
+{
     Ok(None)
 }

@@ -119,7 +119,10 @@ fn describe_cell(r: &InvocationReport) -> String {
 fn audit_line(e: &Entry) -> String {
     let v = serde_json::to_value(e).unwrap_or_default();
     let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_string();
-    let seq = v.get("seq").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let seq = v
+        .get("seq")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
     let detail = v.get("detail").map(|d| d.to_string()).unwrap_or_default();
     format!(
         "#{seq:<5} {:<14} {:<14} {:<32} {detail}",

@@ -177,7 +177,8 @@ impl HttpUpstreamConfig {
 /// [`LlmUpstream`] over HTTP/1.1 (https through rustls with the webpki roots).
 ///
 /// Proxies from the environment are ignored and redirects are not followed, so the key is
-/// only ever sent to the configured address.
+/// only ever sent to the configured address. The client's TRACE wire dump (which would show
+/// the key) is compiled out: this crate caps the `log` crate at DEBUG.
 pub struct HttpUpstream {
     endpoint: String,
     authorization: Option<HeaderValue>,
@@ -541,6 +542,12 @@ mod tests {
         ] {
             assert!(endpoint(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_wire_dump_of_the_http_client_is_compiled_out() {
+        // ureq logs every byte it sends (the Authorization header too) at TRACE.
+        assert!(log::STATIC_MAX_LEVEL <= log::LevelFilter::Debug);
     }
 
     #[test]

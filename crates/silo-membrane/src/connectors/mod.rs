@@ -8,6 +8,7 @@ pub mod llm;
 pub mod outbox;
 pub mod outcomes;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -75,10 +76,15 @@ pub(crate) fn open_sqlite(
     schema: &str,
 ) -> Result<Mutex<Connection>, ConnectorError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| ConnectorError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        // Owner only: these databases hold customer records, refunds and task state.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| ConnectorError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
     }
     let conn = Connection::open(path).map_err(sqlite_err(connector, "opening the database"))?;
     conn.busy_timeout(BUSY_TIMEOUT)

@@ -2,8 +2,9 @@
 //! per message (`<dir>/<channel>/<message_id>.json`, mode 0600) that the demo and the tests
 //! read; a relay (SMTP, an SMS webhook) plugs in behind the same trait.
 //!
-//! Sending is idempotent: the message id is derived from the task and the caller's
-//! idempotency key, and a file is published with a hard link that fails if the id exists,
+//! Sending is idempotent: the message id is derived from the customer and the caller's
+//! idempotency key (like refunds, so a retried task — which gets a new task id — does not
+//! send again), and a file is published with a hard link that fails if the id exists,
 //! so a retried or replayed send never delivers twice.
 
 use std::io::Write;
@@ -39,7 +40,7 @@ impl Channel {
 /// a cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboundMessage {
-    /// Stable id: the same task and idempotency key give the same id.
+    /// Stable id: the same customer, channel and idempotency key give the same id.
     pub message_id: String,
     /// Email or SMS.
     pub channel: Channel,
@@ -60,10 +61,11 @@ pub struct OutboundMessage {
 }
 
 impl OutboundMessage {
-    /// The id for `(task, channel, idempotency_key)`: `msg-` and 24 hex digits of SHA-256.
-    pub fn id_for(task: &str, channel: Channel, idempotency_key: &str) -> String {
+    /// The id for `(customer, channel, idempotency_key)`: `msg-` and 24 hex digits of
+    /// SHA-256.
+    pub fn id_for(customer: &str, channel: Channel, idempotency_key: &str) -> String {
         let mut h = Sha256::new();
-        for part in [task, channel.as_str(), idempotency_key] {
+        for part in [customer, channel.as_str(), idempotency_key] {
             h.update((part.len() as u64).to_be_bytes());
             h.update(part.as_bytes());
         }
@@ -162,7 +164,11 @@ impl Outbox for DirOutbox {
         if target.exists() {
             return replay_or_conflict(&target, message);
         }
-        let tmp = dir.join(format!(".{}.{}.tmp", message.message_id, std::process::id()));
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            message.message_id,
+            std::process::id()
+        ));
         let bytes = serde_json::to_vec_pretty(message).map_err(|e| ConnectorError::Corrupt {
             connector: "outbox",
             reason: e.to_string(),

@@ -522,7 +522,13 @@ pub(super) fn chat(call: &Call<'_>, body: &Bytes, rec: &mut Record) -> Result<Va
     )?;
     let Some(limit) = limit else {
         // The policy allowed without the capability: refuse rather than spend unbounded.
-        return Err(exhausted(used, 0, rec));
+        let rule = "capability.llm.chat";
+        rec.decide(AuditDecision::Deny, rule);
+        return Err(ApiError::new(
+            ErrorCode::Denied,
+            "base key grants no `llm.chat` capability, so the task has no token budget",
+        )
+        .with_rule(rule));
     };
     if let Reservation::Exhausted { used } = usage
         .reserve(task, reserve, limit, call.now)

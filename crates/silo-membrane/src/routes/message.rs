@@ -132,7 +132,7 @@ pub(super) fn send(
         )
         .map_err(template_error)?;
     let message = OutboundMessage {
-        message_id: OutboundMessage::id_for(&task.task, channel, &req.idempotency_key),
+        message_id: OutboundMessage::id_for(&task.customer, channel, &req.idempotency_key),
         channel,
         to,
         subject: rendered.subject,

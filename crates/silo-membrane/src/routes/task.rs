@@ -13,7 +13,10 @@ pub(super) fn read(call: &Call<'_>, rec: &mut Record) -> Result<Value, ApiError>
     let base = call.creds.base();
     let input = call.services.outcomes().input(&task.task).map_err(|e| {
         tracing::error!(error = %e, "reading the task input failed");
-        crate::wire::ApiError::new(crate::wire::ErrorCode::Internal, "cannot read the task input")
+        crate::wire::ApiError::new(
+            crate::wire::ErrorCode::Internal,
+            "cannot read the task input",
+        )
     })?;
     Ok(json!({
         "task": task.task,

@@ -9,7 +9,10 @@ use silo_pii::{KnownSet, KnownValue, PiiError, PiiKind, Vault};
 /// Values distinctive enough that finding them in a file can only mean a leak.
 const SECRETS: [(PiiKind, &str); 5] = [
     (PiiKind::Name, "Zebulon Quattlebaum"),
-    (PiiKind::Email, "zebulon.quattlebaum@plaintext-canary.example"),
+    (
+        PiiKind::Email,
+        "zebulon.quattlebaum@plaintext-canary.example",
+    ),
     (PiiKind::Phone, "+1 (555) 013-9876"),
     (PiiKind::Address, "4821 Xylophone Boulevard"),
     (PiiKind::Card, "4012 8888 8888 1881"),
@@ -34,9 +37,16 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn the_database_and_its_wal_hold_no_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let known: Vec<_> = SECRETS.iter().map(|(k, v)| KnownValue::new(*k, *v)).collect();
+    let known: Vec<_> = SECRETS
+        .iter()
+        .map(|(k, v)| KnownValue::new(*k, *v))
+        .collect();
     let set = KnownSet::new(&known).unwrap();
-    let text = SECRETS.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(" / ");
+    let text = SECRETS
+        .iter()
+        .map(|(_, v)| *v)
+        .collect::<Vec<_>>()
+        .join(" / ");
     let (tokenised, files_while_open) = {
         let vault = Vault::open(dir.path()).unwrap();
         for (kind, value) in SECRETS {
@@ -56,10 +66,16 @@ fn the_database_and_its_wal_hold_no_plaintext() {
             for form in [
                 secret.to_string(),
                 secret.to_lowercase(),
-                secret.chars().filter(char::is_ascii_digit).collect::<String>(),
+                secret
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect::<String>(),
             ] {
                 if form.len() >= 6 {
-                    assert!(!contains(bytes, form.as_bytes()), "{form:?} found in {name}");
+                    assert!(
+                        !contains(bytes, form.as_bytes()),
+                        "{form:?} found in {name}"
+                    );
                     checked += 1;
                 }
             }
@@ -74,7 +90,10 @@ fn the_database_and_its_wal_hold_no_plaintext() {
         Some((PiiKind::Email, SECRETS[1].1.to_string()))
     );
     assert_eq!(
-        vault.tokenize_value("task-1", PiiKind::Name, "zebulon  QUATTLEBAUM").unwrap().to_string(),
+        vault
+            .tokenize_value("task-1", PiiKind::Name, "zebulon  QUATTLEBAUM")
+            .unwrap()
+            .to_string(),
         "[NAME_1]"
     );
 }
@@ -114,7 +133,10 @@ fn a_key_file_of_the_wrong_length_is_refused() {
     fs::write(&key, [7u8; 31]).unwrap();
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
     let err = Vault::open(dir.path()).unwrap_err();
-    assert!(matches!(err, PiiError::KeyFileLength { len: 31, .. }), "{err}");
+    assert!(
+        matches!(err, PiiError::KeyFileLength { len: 31, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -143,8 +165,12 @@ fn a_ciphertext_moved_to_another_task_fails_authentication() {
     let dir = tempfile::tempdir().unwrap();
     {
         let vault = Vault::open(dir.path()).unwrap();
-        vault.tokenize_value("victim", PiiKind::Email, "victim@example.com").unwrap();
-        vault.tokenize_value("attacker", PiiKind::Email, "me@example.com").unwrap();
+        vault
+            .tokenize_value("victim", PiiKind::Email, "victim@example.com")
+            .unwrap();
+        vault
+            .tokenize_value("attacker", PiiKind::Email, "me@example.com")
+            .unwrap();
     }
     // Someone with write access to the file copies the victim's ciphertext into the
     // attacker's row. The associated data binds it to its row, so it does not open.
@@ -192,7 +218,10 @@ fn the_vault_is_shared_across_threads() {
                 let mut tokens = Vec::new();
                 for j in 0..25 {
                     let name = format!("Person {}", (i * 7 + j) % 10);
-                    tokens.push((name.clone(), vault.tokenize_value("t", PiiKind::Name, &name).unwrap()));
+                    tokens.push((
+                        name.clone(),
+                        vault.tokenize_value("t", PiiKind::Name, &name).unwrap(),
+                    ));
                 }
                 tokens
             })

@@ -22,7 +22,11 @@ fn every_spelling_of_the_name_is_the_full_names_token() {
         "Smith",
         "SMITH",
     ] {
-        assert_eq!(tokenised(&format!("hi {text}!")), "hi [NAME_1]!", "{text:?}");
+        assert_eq!(
+            tokenised(&format!("hi {text}!")),
+            "hi [NAME_1]!",
+            "{text:?}"
+        );
     }
     // Whole words only.
     assert_eq!(tokenised("Janet Smithers"), "Janet Smithers");
@@ -43,7 +47,9 @@ fn names_with_middle_names_accents_and_apostrophes() {
     assert_eq!(t("Ms O’Brien wrote"), "Ms [NAME_2] wrote");
     assert_eq!(t("SIOBHAN O'BRIEN"), "[NAME_2]");
     assert_eq!(
-        vault.hydrate_tokens("t", "[NAME_1]", &[PiiKind::Name]).unwrap(),
+        vault
+            .hydrate_tokens("t", "[NAME_1]", &[PiiKind::Name])
+            .unwrap(),
         "José Q. García"
     );
 }
@@ -60,7 +66,11 @@ fn every_format_of_the_phone_is_one_token() {
         "+15550102030",
         "001 555 010 2030",
     ] {
-        assert_eq!(tokenised(&format!("call {text} now")), "call [PHONE_1] now", "{text:?}");
+        assert_eq!(
+            tokenised(&format!("call {text} now")),
+            "call [PHONE_1] now",
+            "{text:?}"
+        );
     }
     // Not inside a longer number.
     assert_eq!(tokenised("ref 95550102030"), "ref 95550102030");
@@ -77,8 +87,16 @@ fn emails_match_in_any_case_but_not_inside_longer_addresses() {
 
 #[test]
 fn cards_with_spaces_or_dashes_are_one_token() {
-    for text in ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111"] {
-        assert_eq!(tokenised(&format!("card {text}.")), "card [CARD_1].", "{text:?}");
+    for text in [
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "4111111111111111",
+    ] {
+        assert_eq!(
+            tokenised(&format!("card {text}.")),
+            "card [CARD_1].",
+            "{text:?}"
+        );
     }
 }
 
@@ -90,13 +108,23 @@ fn address_street_line_and_abbreviations() {
         "742 Evergreen Terrace",
         "742 EVERGREEN TER",
     ] {
-        assert_eq!(tokenised(&format!("at {text}.")), "at [ADDRESS_1].", "{text:?}");
+        assert_eq!(
+            tokenised(&format!("at {text}.")),
+            "at [ADDRESS_1].",
+            "{text:?}"
+        );
     }
 }
 
 #[test]
 fn date_of_birth_in_other_formats() {
-    for text in ["1985-03-14", "03/14/1985", "March 14, 1985", "14 March 1985", "3/14/85"] {
+    for text in [
+        "1985-03-14",
+        "03/14/1985",
+        "March 14, 1985",
+        "14 March 1985",
+        "3/14/85",
+    ] {
         assert_eq!(tokenised(&format!("on {text}.")), "on [DOB_1].", "{text:?}");
     }
 }
@@ -128,7 +156,10 @@ fn a_recognised_value_equal_to_a_known_one_hydrates_to_the_known_spelling() {
 #[test]
 fn an_address_containing_the_surname_is_replaced_whole() {
     let spans = found("see 12 Smith Street today", &known());
-    assert_eq!(spans, vec![("12 Smith Street".to_string(), PiiKind::Address)]);
+    assert_eq!(
+        spans,
+        vec![("12 Smith Street".to_string(), PiiKind::Address)]
+    );
 }
 
 #[test]
@@ -140,5 +171,7 @@ fn limits_are_enforced_without_quoting_values() {
     let long = KnownValue::new(PiiKind::Name, "secretname ".repeat(200));
     let err = KnownSet::new(&[long]).unwrap_err().to_string();
     assert!(!err.contains("secretname"), "{err}");
-    assert!(KnownSet::new(&[KnownValue::new(PiiKind::Name, "  ")]).unwrap().is_empty());
+    assert!(KnownSet::new(&[KnownValue::new(PiiKind::Name, "  ")])
+        .unwrap()
+        .is_empty());
 }

@@ -13,11 +13,14 @@ fn luhn_valid_cards_are_found_and_invalid_ones_left_alone() {
         "3782 822463 10005",
         "6011 1111 1111 1117",
     ] {
-        assert_eq!(found_kind(&format!("pay with {card} today"), PiiKind::Card), vec![card]);
+        assert_eq!(
+            found_kind(&format!("pay with {card} today"), PiiKind::Card),
+            vec![card]
+        );
     }
     for not_card in [
-        "4111 1111 1111 1112",    // Luhn fails
-        "1111 1111 1111 1117",    // no such issuer
+        "4111 1111 1111 1112",     // Luhn fails
+        "1111 1111 1111 1117",     // no such issuer
         "order 12345678901234567", // long order number
         "4111 1111 1111",          // too short
     ] {
@@ -54,15 +57,33 @@ fn mod97_valid_ibans_are_found_and_invalid_ones_left_alone() {
 
 #[test]
 fn ssn_rules() {
-    assert_eq!(found_kind("SSN 123-45-6789.", PiiKind::Ssn), vec!["123-45-6789"]);
-    assert_eq!(found_kind("id 234 56 7890", PiiKind::Ssn), vec!["234 56 7890"]);
-    for bad in ["000-12-3456", "666-12-3456", "912-34-5678", "123-00-4567", "123-45-0000"] {
-        assert!(found_kind(&format!("SSN {bad}"), PiiKind::Ssn).is_empty(), "{bad}");
+    assert_eq!(
+        found_kind("SSN 123-45-6789.", PiiKind::Ssn),
+        vec!["123-45-6789"]
+    );
+    assert_eq!(
+        found_kind("id 234 56 7890", PiiKind::Ssn),
+        vec!["234 56 7890"]
+    );
+    for bad in [
+        "000-12-3456",
+        "666-12-3456",
+        "912-34-5678",
+        "123-00-4567",
+        "123-45-0000",
+    ] {
+        assert!(
+            found_kind(&format!("SSN {bad}"), PiiKind::Ssn).is_empty(),
+            "{bad}"
+        );
     }
     // Inside a longer dashed number.
     assert!(found_kind("part 9-123-45-6789", PiiKind::Ssn).is_empty());
     // Nine bare digits need the context word.
-    assert_eq!(found_kind("my SSN is 123456789", PiiKind::Ssn), vec!["123456789"]);
+    assert_eq!(
+        found_kind("my SSN is 123456789", PiiKind::Ssn),
+        vec!["123456789"]
+    );
     assert!(found_kind("invoice 123456789", PiiKind::Ssn).is_empty());
 }
 
@@ -107,10 +128,16 @@ fn phones() {
         "+44 20 7946 0958",
         "+49 30 901820",
     ] {
-        assert_eq!(found_kind(&format!("call {phone}."), PiiKind::Phone), vec![phone]);
+        assert_eq!(
+            found_kind(&format!("call {phone}."), PiiKind::Phone),
+            vec![phone]
+        );
     }
     // Ten bare digits need a phone word nearby; numbers that cannot be NANP never count.
-    assert_eq!(found_kind("mobile: 2125550142", PiiKind::Phone), vec!["2125550142"]);
+    assert_eq!(
+        found_kind("mobile: 2125550142", PiiKind::Phone),
+        vec!["2125550142"]
+    );
     assert!(found_kind("order 2125550142", PiiKind::Phone).is_empty());
     assert!(found_kind("call 1125550142", PiiKind::Phone).is_empty());
     assert!(found_kind("v 12-555-0142", PiiKind::Phone).is_empty());
@@ -118,10 +145,26 @@ fn phones() {
 
 #[test]
 fn ip_addresses() {
-    assert_eq!(found_kind("from 203.0.113.7:", PiiKind::Ip), vec!["203.0.113.7"]);
-    assert_eq!(found_kind("via 2001:db8::8a2e:370:7334", PiiKind::Ip), vec!["2001:db8::8a2e:370:7334"]);
-    assert_eq!(found_kind("mapped ::ffff:192.0.2.1 ok", PiiKind::Ip), vec!["::ffff:192.0.2.1"]);
-    for text in ["version 1.2.3.4.5", "999.1.1.1", "std::fmt::Debug", "at 12:30:45", "::1", "a::b"] {
+    assert_eq!(
+        found_kind("from 203.0.113.7:", PiiKind::Ip),
+        vec!["203.0.113.7"]
+    );
+    assert_eq!(
+        found_kind("via 2001:db8::8a2e:370:7334", PiiKind::Ip),
+        vec!["2001:db8::8a2e:370:7334"]
+    );
+    assert_eq!(
+        found_kind("mapped ::ffff:192.0.2.1 ok", PiiKind::Ip),
+        vec!["::ffff:192.0.2.1"]
+    );
+    for text in [
+        "version 1.2.3.4.5",
+        "999.1.1.1",
+        "std::fmt::Debug",
+        "at 12:30:45",
+        "::1",
+        "a::b",
+    ] {
         assert!(found_kind(text, PiiKind::Ip).is_empty(), "{text}");
     }
 }
@@ -129,21 +172,37 @@ fn ip_addresses() {
 #[test]
 fn street_addresses() {
     for (text, addr) in [
-        ("ship to 1600 Pennsylvania Avenue today", "1600 Pennsylvania Avenue"),
+        (
+            "ship to 1600 Pennsylvania Avenue today",
+            "1600 Pennsylvania Avenue",
+        ),
         ("at 221B Baker St. London", "221B Baker St."),
-        ("1 Infinite Loop Dr, Cupertino, CA 95014 is", "1 Infinite Loop Dr, Cupertino, CA 95014"),
+        (
+            "1 Infinite Loop Dr, Cupertino, CA 95014 is",
+            "1 Infinite Loop Dr, Cupertino, CA 95014",
+        ),
         ("to 350 5th Ave, Apt 4B", "350 5th Ave, Apt 4B"),
     ] {
         assert_eq!(found_kind(text, PiiKind::Address), vec![addr], "{text}");
     }
-    for text in ["3 dogs ran down the road", "I have 12 apples", "about 5 Street lamps"] {
+    for text in [
+        "3 dogs ran down the road",
+        "I have 12 apples",
+        "about 5 Street lamps",
+    ] {
         assert!(found_kind(text, PiiKind::Address).is_empty(), "{text}");
     }
 }
 
 #[test]
 fn names_after_an_honorific() {
-    assert_eq!(found_kind("Dear Ms. Okafor,", PiiKind::Name), vec!["Okafor"]);
-    assert_eq!(found_kind("ask Dr Lena Müller", PiiKind::Name), vec!["Lena Müller"]);
+    assert_eq!(
+        found_kind("Dear Ms. Okafor,", PiiKind::Name),
+        vec!["Okafor"]
+    );
+    assert_eq!(
+        found_kind("ask Dr Lena Müller", PiiKind::Name),
+        vec!["Lena Müller"]
+    );
     assert!(found_kind("Dear customer,", PiiKind::Name).is_empty());
 }

@@ -15,12 +15,25 @@ fn tokenise_then_hydrate_gives_back_the_original() {
                 born on 1985-03-14. Bob's mail: bob@example.org.";
     let out = vault.tokenize_text("t-1", text, &known()).unwrap();
     for needle in [
-        "Jane", "Smith", "jane.smith", "555", "Evergreen", "4111", "DE89", "123-45", "203.0.113",
-        "1985", "bob@",
+        "Jane",
+        "Smith",
+        "jane.smith",
+        "555",
+        "Evergreen",
+        "4111",
+        "DE89",
+        "123-45",
+        "203.0.113",
+        "1985",
+        "bob@",
     ] {
         assert!(!out.text.contains(needle), "{needle} leaked: {}", out.text);
     }
-    assert!(out.text.contains("[NAME_1]") && out.text.contains("[EMAIL_2]"), "{}", out.text);
+    assert!(
+        out.text.contains("[NAME_1]") && out.text.contains("[EMAIL_2]"),
+        "{}",
+        out.text
+    );
     // The known email is stored as the customer record spells it; the text had it in lower
     // case, so compare case-insensitively there and exactly everywhere else.
     let back = vault.hydrate_tokens("t-1", &out.text, ALL).unwrap();
@@ -41,17 +54,31 @@ fn recognizer_finds_round_trip_exactly() {
 fn same_value_same_token_within_a_task() {
     let vault = Vault::scratch().unwrap();
     let k = known();
-    let a = vault.tokenize_text("t", "Call 555-010-2030, JANE SMITH", &k).unwrap();
-    let b = vault.tokenize_text("t", "or (555) 010 2030 — Smith, Jane", &k).unwrap();
+    let a = vault
+        .tokenize_text("t", "Call 555-010-2030, JANE SMITH", &k)
+        .unwrap();
+    let b = vault
+        .tokenize_text("t", "or (555) 010 2030 — Smith, Jane", &k)
+        .unwrap();
     assert_eq!(a.text, "Call [PHONE_1], [NAME_1]");
     assert_eq!(b.text, "or [PHONE_1] — [NAME_1]");
-    let t = vault.tokenize_value("t", PiiKind::Phone, "5550102030").unwrap();
+    let t = vault
+        .tokenize_value("t", PiiKind::Phone, "5550102030")
+        .unwrap();
     assert_eq!(t.to_string(), "[PHONE_1]");
-    let e1 = vault.tokenize_value("t", PiiKind::Email, "X@Example.com").unwrap();
-    let e2 = vault.tokenize_value("t", PiiKind::Email, "x@example.COM").unwrap();
+    let e1 = vault
+        .tokenize_value("t", PiiKind::Email, "X@Example.com")
+        .unwrap();
+    let e2 = vault
+        .tokenize_value("t", PiiKind::Email, "x@example.COM")
+        .unwrap();
     assert_eq!(e1, e2);
-    let c1 = vault.tokenize_value("t", PiiKind::Card, "5500-0000-0000-0004").unwrap();
-    let c2 = vault.tokenize_value("t", PiiKind::Card, "5500 0000 0000 0004").unwrap();
+    let c1 = vault
+        .tokenize_value("t", PiiKind::Card, "5500-0000-0000-0004")
+        .unwrap();
+    let c2 = vault
+        .tokenize_value("t", PiiKind::Card, "5500 0000 0000 0004")
+        .unwrap();
     assert_eq!(c1, c2);
 }
 
@@ -69,8 +96,12 @@ fn tokens_number_per_task_and_kind_from_one() {
 #[test]
 fn another_tasks_token_resolves_to_nothing() {
     let vault = Vault::scratch().unwrap();
-    let ta = vault.tokenize_value("task-a", PiiKind::Name, "Jane Smith").unwrap();
-    let tb = vault.tokenize_value("task-b", PiiKind::Name, "John Doe").unwrap();
+    let ta = vault
+        .tokenize_value("task-a", PiiKind::Name, "Jane Smith")
+        .unwrap();
+    let tb = vault
+        .tokenize_value("task-b", PiiKind::Name, "John Doe")
+        .unwrap();
     assert_eq!(ta.to_string(), tb.to_string()); // both [NAME_1]
     assert_eq!(
         vault.resolve("task-a", "[NAME_1]").unwrap(),
@@ -84,7 +115,9 @@ fn another_tasks_token_resolves_to_nothing() {
     assert_eq!(vault.resolve("task-a", "[NAME_2]").unwrap(), None);
     assert_eq!(vault.resolve("task-a", "NAME_1").unwrap(), None);
     assert_eq!(
-        vault.hydrate_tokens("task-c", "Dear [NAME_1]", ALL).unwrap(),
+        vault
+            .hydrate_tokens("task-c", "Dear [NAME_1]", ALL)
+            .unwrap(),
         "Dear [NAME_1]"
     );
 }
@@ -92,8 +125,12 @@ fn another_tasks_token_resolves_to_nothing() {
 #[test]
 fn hydration_respects_the_allowed_kinds() {
     let vault = Vault::scratch().unwrap();
-    vault.tokenize_value("t", PiiKind::Name, "Jane Smith").unwrap();
-    vault.tokenize_value("t", PiiKind::Email, "jane@example.com").unwrap();
+    vault
+        .tokenize_value("t", PiiKind::Name, "Jane Smith")
+        .unwrap();
+    vault
+        .tokenize_value("t", PiiKind::Email, "jane@example.com")
+        .unwrap();
     let text = "To [EMAIL_1]: Dear [NAME_1], [NAME_1]! [NAME_9] [PHONE_1]";
     assert_eq!(
         vault.hydrate_tokens("t", text, &[PiiKind::Email]).unwrap(),
@@ -110,7 +147,9 @@ fn hydration_respects_the_allowed_kinds() {
 fn a_value_that_looks_like_a_token_is_not_hydrated_again() {
     let vault = Vault::scratch().unwrap();
     vault.tokenize_value("t", PiiKind::Name, "Ann").unwrap(); // [NAME_1]
-    vault.tokenize_value("t", PiiKind::Name, "[NAME_1]").unwrap(); // [NAME_2] stands for a token-shaped string
+    vault
+        .tokenize_value("t", PiiKind::Name, "[NAME_1]")
+        .unwrap(); // [NAME_2] stands for a token-shaped string
     assert_eq!(
         vault.hydrate_tokens("t", "[NAME_2]", ALL).unwrap(),
         "[NAME_1]"
@@ -120,8 +159,12 @@ fn a_value_that_looks_like_a_token_is_not_hydrated_again() {
 #[test]
 fn forgetting_a_task_drops_its_tokens_only() {
     let vault = Vault::scratch().unwrap();
-    vault.tokenize_value("a", PiiKind::Name, "Jane Smith").unwrap();
-    vault.tokenize_value("b", PiiKind::Name, "Jane Smith").unwrap();
+    vault
+        .tokenize_value("a", PiiKind::Name, "Jane Smith")
+        .unwrap();
+    vault
+        .tokenize_value("b", PiiKind::Name, "Jane Smith")
+        .unwrap();
     assert_eq!(vault.forget_task("a").unwrap(), 1);
     assert_eq!(vault.resolve("a", "[NAME_1]").unwrap(), None);
     assert!(vault.resolve("b", "[NAME_1]").unwrap().is_some());
@@ -149,7 +192,9 @@ fn bad_task_ids_and_blank_values_are_refused() {
     let vault = Vault::scratch().unwrap();
     assert!(vault.tokenize_value("", PiiKind::Name, "x").is_err());
     assert!(vault.tokenize_value("a\nb", PiiKind::Name, "x").is_err());
-    assert!(vault.tokenize_value(&"t".repeat(300), PiiKind::Name, "x").is_err());
+    assert!(vault
+        .tokenize_value(&"t".repeat(300), PiiKind::Name, "x")
+        .is_err());
     assert!(vault.tokenize_value("t", PiiKind::Name, "   ").is_err());
     assert!(vault.resolve("", "[NAME_1]").is_err());
 }

