@@ -356,3 +356,124 @@ fn hostile_agent_is_refused_at_every_door_and_sees_no_raw_pii() {
         .unwrap();
     assert!(verify.status.success(), "{}", text(&verify));
 }
+
+/// A one-connection-at-a-time fake OpenAI-compatible upstream on 127.0.0.1 that echoes the
+/// last user message and records what it was sent.
+fn fake_llm() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8_lossy(&body).to_string();
+            log.lock().unwrap().push(format!("{head}{body}"));
+            let req: Value = serde_json::from_str(&body).unwrap_or_default();
+            let last = req["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .and_then(|m| m["content"].as_str())
+                .unwrap_or("")
+                .to_string();
+            let answer = serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": format!("echo: {last}")}}],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
+            })
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+const LLM_YAML: &str = "name: llm-agent
+version: 0.0.1
+entry: [python3, main.py]
+capabilities:
+  data.read: { fields: [name] }
+  llm: { max_tokens_per_task: 1000 }
+";
+
+const LLM_MAIN: &str = r#"
+import silo
+name = silo.data.customer(["name"])["name"]
+print("ANSWER " + silo.llm.ask("Write a greeting for " + name, max_tokens=50))
+silo.done("greeted")
+"#;
+
+#[test]
+fn agent_reaches_the_llm_only_through_the_membrane_with_the_key_outside_the_cell() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let d = dirs();
+    let agent = d.root.join("llm-agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(agent.join("agent.yaml"), LLM_YAML).unwrap();
+    std::fs::write(agent.join("main.py"), LLM_MAIN).unwrap();
+    for p in [&d.root, &agent] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for f in ["agent.yaml", "main.py"] {
+        std::fs::set_permissions(agent.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (url, seen) = fake_llm();
+    let o = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["run", "--agent"])
+        .arg(&agent)
+        .args(["--customer", "cus_001", "--case", "case_001", "--run-dir"])
+        .arg(&d.run)
+        .env("SILO_LLM_URL", &url)
+        .env("SILO_LLM_API_KEY", "sk-upstream-secret-123")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ANSWER echo: Write a greeting for [NAME_1]"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("sk-upstream-secret-123"));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].contains("Bearer sk-upstream-secret-123"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        !seen[0].contains("Jane"),
+        "raw PII left for the LLM: {}",
+        seen[0]
+    );
+}

@@ -49,6 +49,10 @@ mod wire;
 pub use binding::CellBinding;
 pub use connectors::kv::{KvStore, PutOutcome, SqliteKv};
 pub use connectors::ledger::{Ledger, RefundOutcome, RefundRecord, RefundRequest, SqliteLedger};
+pub use connectors::llm::{
+    ApiKey, HttpUpstream, HttpUpstreamConfig, LlmAnswer, LlmError, LlmUpstream, LlmUsage,
+    Reservation, SqliteLlmUsage,
+};
 pub use connectors::outcomes::{
     CompletionStatus, Outcome, OutcomeStore, RecordOutcome, RecordedOutcome, SqliteOutcomes,
 };

@@ -32,8 +32,22 @@ impl Call<'_> {
         resource_customer: Option<&str>,
         rec: &mut Record,
     ) -> Result<(), ApiError> {
+        self.authorize_with(action, params, rec, |ctx| {
+            ctx.resource_customer = resource_customer;
+        })
+    }
+
+    /// [`Self::authorize`] with the route filling in more of the context (e.g. the task's
+    /// LLM usage so far).
+    pub(crate) fn authorize_with<'c>(
+        &'c self,
+        action: Action,
+        params: &Value,
+        rec: &mut Record,
+        fill: impl FnOnce(&mut Context<'c>),
+    ) -> Result<(), ApiError> {
         let mut ctx = Context::new(self.now, &self.services.counters);
-        ctx.resource_customer = resource_customer;
+        fill(&mut ctx);
         match self
             .services
             .policy

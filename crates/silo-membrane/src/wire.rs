@@ -52,13 +52,15 @@ pub enum ErrorCode {
     Busy,
     /// The audit log could not record the call; nothing is reported as done.
     AuditUnavailable,
+    /// An upstream service (the LLM) is not configured, unreachable or failed.
+    UpstreamUnavailable,
     /// Something failed inside the membrane; details are in the host's log.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::MissingKey,
         ErrorCode::InvalidKey,
         ErrorCode::KeyExpired,
@@ -79,6 +81,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Busy,
         ErrorCode::AuditUnavailable,
+        ErrorCode::UpstreamUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -105,6 +108,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Busy => "busy",
             ErrorCode::AuditUnavailable => "audit_unavailable",
+            ErrorCode::UpstreamUnavailable => "upstream_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -129,6 +133,7 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::QuotaExceeded | ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
+            ErrorCode::UpstreamUnavailable => 502,
             ErrorCode::Busy | ErrorCode::AuditUnavailable => 503,
         }
     }

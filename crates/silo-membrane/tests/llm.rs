@@ -561,7 +561,7 @@ async fn stream_true_and_malformed_bodies_are_invalid_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_failures_are_internal_errors_without_leaks() {
+async fn upstream_failures_are_upstream_errors_without_leaks() {
     let t = LlmFixture::with_config(|mut c| {
         c.call_timeout = Duration::from_millis(500);
         c
@@ -579,7 +579,7 @@ async fn upstream_failures_are_internal_errors_without_leaks() {
         let a = c.post(PATH, &chat_capped(SECRET_PROMPT, 50)).await;
         assert_eq!(
             (a.status, a.code()),
-            (500, "internal"),
+            (502, "upstream_unavailable"),
             "{mode:?}: {}",
             a.body
         );
@@ -606,7 +606,7 @@ async fn upstream_failures_are_internal_errors_without_leaks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_upstream_is_an_internal_error_and_costs_nothing() {
+async fn an_unreachable_upstream_is_an_upstream_error_and_costs_nothing() {
     // A port that was just free: nothing listens there.
     let closed = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -618,7 +618,12 @@ async fn an_unreachable_upstream_is_an_internal_error_and_costs_nothing() {
     });
     let mut c = t.client("task-1", 1000).await;
     let a = c.post(PATH, &chat("hi")).await;
-    assert_eq!((a.status, a.code()), (500, "internal"), "{}", a.body);
+    assert_eq!(
+        (a.status, a.code()),
+        (502, "upstream_unavailable"),
+        "{}",
+        a.body
+    );
     assert!(a.body["error"]["message"]
         .as_str()
         .unwrap()
@@ -658,7 +663,12 @@ async fn a_membrane_without_an_upstream_says_so() {
     )
     .await;
     let a = c.post(PATH, &chat("hi")).await;
-    assert_eq!((a.status, a.code()), (404, "not_found"), "{}", a.body);
+    assert_eq!(
+        (a.status, a.code()),
+        (502, "upstream_unavailable"),
+        "{}",
+        a.body
+    );
     assert!(a.body["error"]["message"]
         .as_str()
         .unwrap()

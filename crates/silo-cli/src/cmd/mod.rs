@@ -34,9 +34,26 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// The LLM upstream from `SILO_LLM_URL` (an OpenAI-compatible base URL) and
-/// `SILO_LLM_API_KEY`, or none when the URL is unset.
-pub fn llm_from_env() -> anyhow::Result<Option<Box<dyn silo_membrane::connectors::llm::LlmUpstream>>>
-{
-    Ok(None)
+/// The LLM upstream from `SILO_LLM_URL` (an OpenAI-compatible base URL such as
+/// `http://127.0.0.1:8080/v1`) and `SILO_LLM_API_KEY`, or none when the URL is unset.
+/// Token usage is kept in the membrane database, so budgets hold across runs.
+pub fn llm_from_env(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<Box<dyn silo_membrane::LlmUpstream>>> {
+    use anyhow::Context;
+    use silo_membrane::{ApiKey, HttpUpstream, HttpUpstreamConfig, Services, SqliteLlmUsage};
+    let Some(url) = std::env::var_os("SILO_LLM_URL") else {
+        return Ok(None);
+    };
+    let url = url
+        .into_string()
+        .map_err(|_| anyhow::anyhow!("SILO_LLM_URL is not UTF-8"))?;
+    let mut config = HttpUpstreamConfig::new(url);
+    if let Ok(key) = std::env::var("SILO_LLM_API_KEY") {
+        config = config.api_key(ApiKey::new(key).context("SILO_LLM_API_KEY")?);
+    }
+    let usage = SqliteLlmUsage::open(&Services::db_path(data_dir))
+        .context("opening the LLM usage table")?;
+    let upstream = HttpUpstream::new(config, Box::new(usage)).context("SILO_LLM_URL")?;
+    Ok(Some(Box::new(upstream)))
 }

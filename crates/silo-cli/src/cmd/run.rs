@@ -45,7 +45,7 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         data_dir: ctx.data_dir.clone(),
         run_dir: args.run_dir.path(),
         silo_exe,
-        llm: crate::cmd::llm_from_env()?,
+        llm: crate::cmd::llm_from_env(&ctx.data_dir)?,
     };
     let inv = Invocation {
         agent_dir: args.agent,

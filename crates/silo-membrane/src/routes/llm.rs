@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use silo_audit::Decision as AuditDecision;
-use silo_policy::{Action, Context, Decision};
+use silo_policy::Action;
 
 use crate::connectors::llm::{LlmError, LlmUpstream, Reservation};
 use crate::pipeline::Call;
@@ -316,33 +316,15 @@ fn check_response_format(value: &Value) -> Result<u64, ApiError> {
 }
 
 /// The policy decision for this call, with the task's LLM usage so far in the context.
-/// (`Call::authorize` builds its context with no LLM usage; this is the same with it.)
 fn authorize(
     call: &Call<'_>,
     params: &Value,
     llm_tokens_used: u64,
     rec: &mut Record,
 ) -> Result<(), ApiError> {
-    let mut ctx = Context::new(call.now, &call.services.counters);
-    ctx.llm_tokens_used = llm_tokens_used;
-    match call
-        .services
-        .policy
-        .decide_for(call.creds, Action::LlmChat.as_str(), params, &ctx)
-    {
-        Decision::Allow { rule } => {
-            rec.decide(AuditDecision::Allow, rule);
-            Ok(())
-        }
-        Decision::Deny { reason, rule } => {
-            rec.decide(AuditDecision::Deny, rule.clone());
-            Err(ApiError::new(ErrorCode::Denied, reason).with_rule(rule))
-        }
-        Decision::NeedsApproval { rule, reason } => {
-            rec.decide(AuditDecision::NeedsApproval, rule.clone());
-            Err(ApiError::new(ErrorCode::NeedsApproval, reason).with_rule(rule))
-        }
-    }
+    call.authorize_with(Action::LlmChat, params, rec, |ctx| {
+        ctx.llm_tokens_used = llm_tokens_used;
+    })
 }
 
 fn exhausted(used: u64, limit: u64, rec: &mut Record) -> ApiError {
@@ -478,7 +460,7 @@ fn upstream_error(e: &LlmError, charged: bool) -> ApiError {
     } else {
         "nothing was counted against the task's budget"
     };
-    ApiError::new(ErrorCode::Internal, format!("{what}; {charge}"))
+    ApiError::new(ErrorCode::UpstreamUnavailable, format!("{what}; {charge}"))
 }
 
 pub(super) fn chat(call: &Call<'_>, body: &Bytes, rec: &mut Record) -> Result<Value, ApiError> {
@@ -487,7 +469,7 @@ pub(super) fn chat(call: &Call<'_>, body: &Bytes, rec: &mut Record) -> Result<Va
     rec.fact("messages", req.messages);
     let upstream: &dyn LlmUpstream = call.services.connectors.llm.as_deref().ok_or_else(|| {
         ApiError::new(
-            ErrorCode::NotFound,
+            ErrorCode::UpstreamUnavailable,
             "no llm upstream is configured for this membrane; ask the operator",
         )
     })?;
