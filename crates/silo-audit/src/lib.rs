@@ -54,7 +54,7 @@ pub use ids::{
 pub use log::{AuditError, AuditLog};
 pub use merkle::{ConsistencyProof, InclusionProof};
 pub use query::Query;
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};
 pub use store::{AuditStore, Receipt, StoreError};
 pub use timestamp::{Timestamp, TimestampError};
 pub use verify::{Tamper, Verified, VerifyError};

@@ -14,7 +14,7 @@ use crate::checkpoint_key::{CheckpointKey, CheckpointKeyError, CheckpointPublicK
 use crate::entry::{Entry, EntryDraft};
 use crate::merkle::{consistency_proof, inclusion_proof, root, ConsistencyProof, InclusionProof};
 use crate::query::Query;
-use crate::sqlite::SqliteStore;
+use crate::sqlite::{Durability, SqliteStore};
 use crate::store::{AuditStore, Receipt, StoreError};
 use crate::timestamp::Timestamp;
 use crate::verify::{self, Verified, VerifyError};
@@ -69,9 +69,14 @@ impl AuditLog {
         data_dir.join("audit").join("checkpoint.key")
     }
 
-    /// Opens (creating if needed) the SQLite log in `data_dir`.
+    /// Opens (creating if needed) the SQLite log in `data_dir`, durable on disk.
     pub fn open(data_dir: &Path) -> Result<Self, AuditError> {
-        let store = SqliteStore::open(&Self::db_path(data_dir))?;
+        Self::open_with(data_dir, Durability::Disk)
+    }
+
+    /// Opens the SQLite log in `data_dir` with the given durability.
+    pub fn open_with(data_dir: &Path, durability: Durability) -> Result<Self, AuditError> {
+        let store = SqliteStore::open_with(&Self::db_path(data_dir), durability)?;
         Ok(Self::with_store(Box::new(store), Self::key_path(data_dir)))
     }
 

@@ -1,7 +1,10 @@
 //! `SqliteStore`: the embedded [`AuditStore`], one SQLite file in WAL mode.
 //!
-//! Durability: `synchronous = FULL` in WAL mode fsyncs the WAL on every commit, so a batch
-//! is on disk when `append_batch` returns.
+//! Durability ([`Durability`]): by default `synchronous = FULL` in WAL mode fsyncs the WAL
+//! on every commit, so a batch is on disk when `append_batch` returns. `Durability::Process`
+//! (`synchronous = NORMAL`) skips that fsync: an entry is in the WAL when the append
+//! returns and survives any crash or kill of the process, but an OS crash or power loss
+//! may drop the newest entries (a signed checkpoint exported earlier shows the truncation).
 //!
 //! Concurrency: within a process, one connection behind a `Mutex` serialises appends (share
 //! the store in an `Arc`). Across processes, every append runs in a `BEGIN IMMEDIATE`
@@ -80,9 +83,40 @@ fn backend(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError 
     }
 }
 
+/// When an appended entry counts as recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk: the WAL is fsynced on every commit (`synchronous = FULL`).
+    #[default]
+    Disk,
+    /// In the operating system: written to the WAL without an fsync (`synchronous =
+    /// NORMAL`); survives a crash of the process, not of the machine.
+    Process,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "disk" => Ok(Self::Disk),
+            "process" => Ok(Self::Process),
+            other => Err(format!(
+                "audit durability `{other}` is not `disk` or `process`"
+            )),
+        }
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed, with a 0700 directory) the database at `path`.
+    /// Opens (creating if needed, with a 0700 directory) the database at `path`, durable
+    /// on disk.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Disk)
+    }
+
+    /// Opens the database at `path` with the given durability.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -119,11 +153,15 @@ impl SqliteStore {
         // FULL: fsync the WAL at every commit, so an append is durable when it returns.
         // A 16 MiB page cache and a 4096-page auto-checkpoint keep the five indexes' pages
         // hot and amortise WAL checkpoints over many batches.
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL;
+        let synchronous = match durability {
+            Durability::Disk => "FULL",
+            Durability::Process => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {synchronous};
              PRAGMA cache_size = -16384;
-             PRAGMA wal_autocheckpoint = 4096;",
-        )
+             PRAGMA wal_autocheckpoint = 4096;"
+        ))
         .map_err(backend("setting pragmas"))?;
         conn.execute_batch(SCHEMA)
             .map_err(backend("creating the schema"))?;
