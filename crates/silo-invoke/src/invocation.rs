@@ -8,13 +8,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use serde_json::Value;
-use silo_audit::{AuditLog, Entry, Query, TaskId};
+use silo_audit::{AuditLog, Durability, Entry, Query, TaskId};
 use silo_cell::{host_ids_for, new_cell_id, CellOutcome, CellSpec};
 use silo_keys::{
     folder_hash, new_jti, now_unix, BaseKey, KeyStore, TaskKey, BASE_AUDIENCE, TASK_AUDIENCE,
 };
 use silo_membrane::connectors::llm::LlmUpstream;
-use silo_membrane::{CellBinding, Limits as MembraneLimits, Membrane, RecordedOutcome, Services};
+use silo_membrane::{CellBinding, Membrane, RecordedOutcome, Services};
 use silo_policy::PolicySet;
 
 use crate::error::InvokeError;
@@ -35,6 +35,8 @@ pub struct Host {
     pub silo_exe: PathBuf,
     /// The LLM upstream for `/v1/chat/completions`, if any.
     pub llm: Option<Box<dyn LlmUpstream>>,
+    /// When an audit entry counts as recorded.
+    pub audit_durability: Durability,
 }
 
 impl std::fmt::Debug for Host {
@@ -44,6 +46,7 @@ impl std::fmt::Debug for Host {
             .field("run_dir", &self.run_dir)
             .field("silo_exe", &self.silo_exe)
             .field("llm", &self.llm.is_some())
+            .field("audit_durability", &self.audit_durability)
             .finish()
     }
 }
@@ -132,6 +135,7 @@ pub fn invoke(
     let manifest = Manifest::load(&agent_dir)?;
     let agent = manifest.agent_name()?;
     let limits = manifest.limits().map_err(InvokeError::Invalid)?;
+    let membrane_limits = manifest.membrane_limits().map_err(InvokeError::Invalid)?;
     let hash = folder_hash(&agent_dir)?;
 
     let store = open_keys(&host.data_dir)?;
@@ -171,7 +175,7 @@ pub fn invoke(
     let base_key = minter.mint_base(&base)?;
     let task_key = minter.mint_task(&task_claims)?;
 
-    let audit = Arc::new(AuditLog::open(&host.data_dir)?);
+    let audit = Arc::new(AuditLog::open_with(&host.data_dir, host.audit_durability)?);
     let mut services = Services::embedded(
         &host.data_dir,
         store.verifier()?,
@@ -224,12 +228,7 @@ pub fn invoke(
         })?;
     let silo_exe = host.silo_exe.clone();
     let cell_outcome = runtime.block_on(async {
-        let membrane = Membrane::bind(
-            &socket,
-            binding,
-            services.clone(),
-            MembraneLimits::default(),
-        )?;
+        let membrane = Membrane::bind(&socket, binding, services.clone(), membrane_limits)?;
         let ran = tokio::task::spawn_blocking(move || {
             silo_cell::spawn_supervisor(&silo_exe, &spec, stdout, stderr).and_then(|h| h.wait())
         })

@@ -41,6 +41,10 @@ pub struct ManifestLimits {
     pub timeout: Option<String>,
     /// Size of the writable tmpfs.
     pub tmpfs: Option<String>,
+    /// Membrane requests per second the cell may send (sustained).
+    pub membrane_rate: Option<u32>,
+    /// Membrane requests the cell may send in a burst.
+    pub membrane_burst: Option<u32>,
 }
 
 /// A parsed and checked `agent.yaml`.
@@ -103,7 +107,21 @@ impl Manifest {
         self.capabilities
             .validate()
             .map_err(|e| format!("`capabilities`: {e}"))?;
+        self.membrane_limits()?;
         self.limits().map(|_| ())
+    }
+
+    /// The membrane's per-cell limits: the manifest's rate and burst over the defaults.
+    pub fn membrane_limits(&self) -> Result<silo_membrane::Limits, String> {
+        let mut l = silo_membrane::Limits::default();
+        if let Some(r) = self.limits.membrane_rate {
+            l.requests_per_second = r;
+        }
+        if let Some(b) = self.limits.membrane_burst {
+            l.burst = b;
+        }
+        l.validate().map_err(|e| format!("`limits`: {e}"))?;
+        Ok(l)
     }
 
     /// The agent name.

@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// The task id [default: a fresh one].
     #[arg(long)]
     pub task: Option<String>,
+    /// When an audit entry counts as recorded: `disk` (fsync per entry) or `process`
+    /// (no fsync: survives a crash of silo, not of the machine).
+    #[arg(long, env = "SILO_AUDIT_DURABILITY", default_value = "disk")]
+    pub audit_durability: silo_audit::Durability,
     #[command(flatten)]
     pub run_dir: RunDir,
 }
@@ -46,6 +50,7 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         run_dir: args.run_dir.path(),
         silo_exe,
         llm: crate::cmd::llm_from_env(&ctx.data_dir)?,
+        audit_durability: args.audit_durability,
     };
     let inv = Invocation {
         agent_dir: args.agent,
