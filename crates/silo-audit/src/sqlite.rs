@@ -184,13 +184,13 @@ impl SqliteStore {
 }
 
 fn read_head(conn: &Connection) -> Result<ChainHead, StoreError> {
+    // Cached: this runs on every append, and parsing it cost more than running it.
     let last: Option<(i64, Vec<u8>)> = conn
-        .query_row(
-            "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, bytes(r.get_ref(1)?))),
-        )
-        .optional()
+        .prepare_cached("SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut stmt| {
+            stmt.query_row([], |r| Ok((r.get(0)?, bytes(r.get_ref(1)?))))
+                .optional()
+        })
         .map_err(backend("reading the chain head"))?;
     let Some((seq, hash)) = last else {
         return Ok(ChainHead::GENESIS);

@@ -60,12 +60,8 @@ impl KvStore for SqliteKv {
     fn get(&self, task: &str, key: &str) -> Result<Option<Value>, ConnectorError> {
         let conn = lock(&self.conn);
         let text: Option<String> = conn
-            .query_row(
-                "SELECT value FROM kv WHERE task = ?1 AND key = ?2",
-                params![task, key],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT value FROM kv WHERE task = ?1 AND key = ?2")
+            .and_then(|mut stmt| stmt.query_row(params![task, key], |r| r.get(0)).optional())
             .map_err(sqlite_err(NAME, "reading a value"))?;
         text.map(|t| {
             serde_json::from_str(&t).map_err(|e| ConnectorError::Corrupt {
