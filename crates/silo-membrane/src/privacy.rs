@@ -1,93 +1,142 @@
-//! The membrane's side of privacy: every value on its way to a cell is tokenised here, and
-//! every token on its way into a sink is resolved here. TEMPORARY in-memory stand-in until
-//! the `silo-pii` vault is wired in.
+//! The membrane's side of privacy, on top of `silo-pii`: everything that can hold personal
+//! data is tokenised here on its way to a cell (schema-declared fields by kind, free text
+//! by known values and recognizers, the task input), and the only token resolution — for a
+//! message's recipient — happens here too. Errors never carry a value: a vault failure is an
+//! `internal` error whose detail goes to the host's log.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
 
-use crate::wire::ApiError;
+use serde_json::Value;
+use silo_pii::{KnownSet, PiiKind, Vault};
 
-/// A value the membrane knows belongs to the task's customer (kind, raw value).
-pub(crate) type Known = (&'static str, String);
+use crate::connectors::ConnectorError;
+use crate::wire::{ApiError, ErrorCode};
 
-#[derive(Debug, Default)]
+/// The vault, as the membrane uses it.
+#[derive(Debug)]
 pub(crate) struct Privacy {
-    map: Mutex<HashMap<(String, String), (String, String)>>,
+    vault: Vault,
+}
+
+fn vault_failed(e: &silo_pii::PiiError) -> ApiError {
+    tracing::error!(error = %e, "pii vault failed");
+    ApiError::new(
+        ErrorCode::Internal,
+        "the privacy vault failed; nothing was returned",
+    )
 }
 
 impl Privacy {
-    pub(crate) fn token(&self, task: &str, kind: &str, value: &str) -> Result<String, ApiError> {
-        let mut map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((t, _)) = map
-            .iter()
-            .find(|((tk, _), (_, v))| tk == task && v == value)
-            .map(|(k, v)| (k.1.clone(), v.clone()))
-        {
-            return Ok(t);
-        }
-        let n = map
-            .iter()
-            .filter(|((tk, _), (k, _))| tk == task && k == kind)
-            .count()
-            + 1;
-        let token = format!("[{kind}_{n}]");
-        map.insert(
-            (task.to_string(), token.clone()),
-            (kind.to_string(), value.to_string()),
-        );
-        Ok(token)
+    /// `<data_dir>/vault`: the vault database and its master key.
+    pub(crate) fn dir(data_dir: &Path) -> PathBuf {
+        data_dir.join("vault")
     }
 
-    pub(crate) fn text(&self, task: &str, text: &str, known: &[Known]) -> Result<String, ApiError> {
-        let mut out = text.to_string();
-        for (kind, value) in known {
-            if !value.is_empty() && out.contains(value.as_str()) {
-                let t = self.token(task, kind, value)?;
-                out = out.replace(value.as_str(), &t);
-            }
-        }
-        Ok(out)
+    /// Opens (creating if needed) the vault under `data_dir`.
+    pub(crate) fn open(data_dir: &Path) -> Result<Self, ConnectorError> {
+        let vault = Vault::open(&Self::dir(data_dir)).map_err(|e| ConnectorError::Corrupt {
+            connector: "vault",
+            reason: e.to_string(),
+        })?;
+        Ok(Self { vault })
     }
 
+    /// A privacy layer over a given vault.
+    pub(crate) fn new(vault: Vault) -> Self {
+        Self { vault }
+    }
+
+    /// The task-scoped token for a schema-declared PII value.
+    pub(crate) fn token(&self, task: &str, kind: PiiKind, value: &str) -> Result<String, ApiError> {
+        if value.trim().is_empty() {
+            return Ok(String::new());
+        }
+        self.vault
+            .tokenize_value(task, kind, value)
+            .map(|t| t.to_string())
+            .map_err(|e| vault_failed(&e))
+    }
+
+    /// Free text with known values and recognised PII replaced by tokens and token-shaped
+    /// input escaped.
+    pub(crate) fn text(
+        &self,
+        task: &str,
+        text: &str,
+        known: &KnownSet,
+    ) -> Result<String, ApiError> {
+        self.vault
+            .tokenize_text(task, text, known)
+            .map(|t| t.text)
+            .map_err(|e| vault_failed(&e))
+    }
+
+    /// Text crossing the LLM boundary (a prompt leaving, an answer coming back): every known
+    /// value and recognised PII replaced by this task's token. Unlike [`Self::text`],
+    /// token-shaped strings are left as they are: the agent's own tokens are meant to reach
+    /// the model and to come back, and hydration only ever accepts tokens the vault issued
+    /// for this task. Returns the text and how many values were replaced.
+    pub(crate) fn boundary_text(
+        &self,
+        task: &str,
+        text: &str,
+        known: &KnownSet,
+    ) -> Result<(String, usize), ApiError> {
+        let spans = silo_pii::scan(text, known).map_err(|e| vault_failed(&e))?;
+        if spans.is_empty() {
+            return Ok((text.to_string(), 0));
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for span in &spans {
+            let (Some(before), Some(value)) =
+                (text.get(at..span.start), text.get(span.start..span.end))
+            else {
+                continue;
+            };
+            out.push_str(before);
+            out.push_str(&self.token(task, span.kind, value)?);
+            at = span.end;
+        }
+        out.push_str(text.get(at..).unwrap_or(""));
+        Ok((out, spans.len()))
+    }
+
+    /// The value behind a token this task was given, with its kind; `None` for anything
+    /// else (another task's token, an escaped or forged one, plain text).
     pub(crate) fn resolve(
         &self,
         task: &str,
         token: &str,
-    ) -> Result<Option<(String, String)>, ApiError> {
-        let map = self
-            .map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(map.get(&(task.to_string(), token.to_string())).cloned())
+    ) -> Result<Option<(PiiKind, String)>, ApiError> {
+        self.vault
+            .resolve(task, token.trim())
+            .map_err(|e| vault_failed(&e))
     }
-}
 
-/// Tokenises every string (keys stay as they are) of a JSON value.
-pub(crate) fn tokenise_json(
-    privacy: &Privacy,
-    task: &str,
-    value: &serde_json::Value,
-    known: &[Known],
-) -> Result<serde_json::Value, ApiError> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::String(s) => Value::from(privacy.text(task, s, known)?),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| tokenise_json(privacy, task, v, known))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in map {
-                out.insert(k.clone(), tokenise_json(privacy, task, v, known)?);
+    /// Every string of a JSON value tokenised (object keys too: they can hold PII).
+    pub(crate) fn json(
+        &self,
+        task: &str,
+        value: &Value,
+        known: &KnownSet,
+    ) -> Result<Value, ApiError> {
+        Ok(match value {
+            Value::String(s) => Value::from(self.text(task, s, known)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.json(task, v, known))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in map {
+                    out.insert(self.text(task, k, known)?, self.json(task, v, known)?);
+                }
+                Value::Object(out)
             }
-            Value::Object(out)
-        }
-        other => other.clone(),
-    })
+            other => other.clone(),
+        })
+    }
 }

@@ -33,12 +33,13 @@ impl std::fmt::Debug for Services {
 }
 
 impl Services {
-    /// Services over explicit connectors.
+    /// Services over explicit connectors and a PII vault.
     pub fn new(
         verifier: Verifier,
         policy: PolicySet,
         audit: Arc<AuditLog>,
         connectors: Connectors,
+        vault: silo_pii::Vault,
     ) -> Self {
         Self {
             verifier,
@@ -46,7 +47,7 @@ impl Services {
             counters: InMemoryCounters::default(),
             audit,
             connectors,
-            privacy: crate::privacy::Privacy::default(),
+            privacy: crate::privacy::Privacy::new(vault),
         }
     }
 
@@ -63,7 +64,15 @@ impl Services {
         audit: Arc<AuditLog>,
     ) -> Result<Self, MembraneError> {
         let connectors = Connectors::embedded(data_dir)?;
-        Ok(Self::new(verifier, policy, audit, connectors))
+        let privacy = crate::privacy::Privacy::open(data_dir)?;
+        Ok(Self {
+            verifier,
+            policy,
+            counters: InMemoryCounters::default(),
+            audit,
+            connectors,
+            privacy,
+        })
     }
 
     /// Forwards `/v1/chat/completions` to `upstream`.
@@ -81,14 +90,14 @@ impl Services {
         customer: &str,
         input: &serde_json::Value,
     ) -> Result<(), MembraneError> {
-        let known = match self.connectors.data.customer(customer)? {
-            Some(record) => crate::routes::known_values(&record),
-            None => Vec::new(),
+        let fail = |e: crate::wire::ApiError| {
+            MembraneError::InvalidConfig(format!("cannot tokenise the task input: {}", e.message))
         };
-        let tokenised =
-            crate::privacy::tokenise_json(&self.privacy, task, input, &known).map_err(|e| {
-                MembraneError::InvalidConfig(format!("cannot tokenise the input: {}", e.message))
-            })?;
+        let known = match self.connectors.data.customer(customer)? {
+            Some(record) => crate::routes::known_values(&record).map_err(fail)?,
+            None => silo_pii::KnownSet::empty(),
+        };
+        let tokenised = self.privacy.json(task, input, &known).map_err(fail)?;
         self.connectors.outcomes.put_input(task, &tokenised)?;
         Ok(())
     }

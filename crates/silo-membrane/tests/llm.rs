@@ -43,6 +43,9 @@ enum Mode {
     NotAChatCompletion,
     /// Waits before answering.
     Slow(u64),
+    /// A completion that leaks the seed customer's raw data (as a model that saw it
+    /// elsewhere might).
+    Leak,
 }
 
 /// What the fake upstream received.
@@ -188,6 +191,13 @@ fn serve(mut conn: TcpStream, state: &FakeState) {
             json!({"error": {"message": format!("Incorrect API key provided: {UPSTREAM_KEY}; prompt was {body}")}})
                 .to_string(),
         ),
+        Mode::Leak => {
+            let mut answer = completion(&body, authorization.as_deref());
+            answer["choices"][0]["message"]["content"] = json!(
+                "Her name is Jane Smith, phone +1 555 010 2030, mail JANE.SMITH@example.com; IBAN GB82 WEST 1234 5698 7654 32"
+            );
+            (200, answer.to_string())
+        }
         Mode::Garbage => (200, "<html>not json".to_string()),
         Mode::NotAChatCompletion => (200, json!({"hello": UPSTREAM_KEY}).to_string()),
     };
@@ -741,4 +751,43 @@ async fn every_call_is_audited_with_usage_and_without_prompt_text() {
         assert!(!text.contains("You answer briefly"), "{text}");
         assert!(!text.contains("echo:"), "{text}");
     }
+}
+
+#[tokio::test]
+async fn attack_raw_pii_in_a_prompt_never_leaves_and_an_echo_never_comes_back() {
+    let t = LlmFixture::new();
+    let mut c = t.client("task-1", 1000).await;
+    // The agent somehow holds raw data (say, it guessed it) and tries to send it out, and to
+    // get it echoed back by the model.
+    let prompt =
+        "Write to JANE SMITH at jane.smith@example.com, card 4111 1111 1111 1111, re [NAME_1]";
+    let a = c.post(PATH, &chat_capped(prompt, 20)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let sent = t.upstream.seen().last().unwrap().body.to_string();
+    for raw in [
+        "JANE SMITH",
+        "jane.smith@example.com",
+        "4111 1111 1111 1111",
+    ] {
+        assert!(!sent.contains(raw), "`{raw}` left for the LLM: {sent}");
+    }
+    assert!(
+        sent.contains("[NAME_1]") && sent.contains("[EMAIL_1]") && sent.contains("[CARD_1]"),
+        "{sent}"
+    );
+    // A model answering with raw data: it is tokenised before the cell sees it.
+    t.upstream.set_mode(Mode::Leak);
+    let a = c.post(PATH, &chat_capped("who is [NAME_1]?", 20)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let answer = a.body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(
+        answer,
+        "Her name is [NAME_1], phone [PHONE_1], mail [EMAIL_1]; IBAN [IBAN_1]"
+    );
+    t.upstream.set_mode(Mode::Echo);
+    let entries = t.llm_entries();
+    let first = serde_json::to_value(&entries[entries.len() - 2]).unwrap();
+    assert_eq!(first["detail"]["pii_replaced_in_prompt"], 3, "{first}");
+    let last = serde_json::to_value(entries.last().unwrap()).unwrap();
+    assert_eq!(last["detail"]["pii_replaced_in_answer"], 4, "{last}");
 }

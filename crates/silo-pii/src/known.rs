@@ -204,21 +204,26 @@ impl KnownSet {
         let Some(regex) = &self.regex else {
             return;
         };
-        search_validated(regex, text, |pid, start, end| {
-            let &(entry, boundary) = self.patterns.get(pid)?;
-            let kind = self.entries.get(entry)?.kind;
-            boundary_ok(text, start, end, boundary).then_some(())?;
-            out.push(Candidate {
-                start,
-                end,
-                found: Found::Pii {
-                    kind,
-                    layer: Layer::Known,
-                    known: Some(entry),
-                },
-            });
-            Some(end)
-        });
+        search_validated(
+            regex,
+            text,
+            |_, _| true,
+            |pid, start, end| {
+                let &(entry, boundary) = self.patterns.get(pid)?;
+                let kind = self.entries.get(entry)?.kind;
+                boundary_ok(text, start, end, boundary).then_some(())?;
+                out.push(Candidate {
+                    start,
+                    end,
+                    found: Found::Pii {
+                        kind,
+                        layer: Layer::Known,
+                        known: Some(entry),
+                    },
+                });
+                Some(end)
+            },
+        );
     }
 }
 

@@ -43,6 +43,26 @@ enum Rule {
     HonorificName,
 }
 
+impl Rule {
+    /// Whether a match of this rule can begin with byte `b` (a cheap superset).
+    fn may_start(self, b: u8) -> bool {
+        match self {
+            Rule::Email => b.is_ascii_alphanumeric() || b".-_%+".contains(&b),
+            Rule::Iban => b.is_ascii_uppercase(),
+            Rule::Card
+            | Rule::Ssn
+            | Rule::SsnPlain
+            | Rule::PhonePlain
+            | Rule::Ipv4
+            | Rule::Address => b.is_ascii_digit(),
+            Rule::PhoneInternational => b == b'+',
+            Rule::PhoneNanp => b.is_ascii_digit() || b == b'+' || b == b'(',
+            Rule::Ipv6 => b.is_ascii_hexdigit() || b == b':',
+            Rule::DobContext | Rule::HonorificName => b.is_ascii_alphabetic(),
+        }
+    }
+}
+
 const B: &str = r"(?-u:\b)";
 
 const STREET_SUFFIXES: [&str; 33] = [
@@ -92,13 +112,18 @@ fn rules() -> Vec<(Rule, String)> {
     vec![
         (
             Rule::Email,
-            r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}".into(),
+            // Lengths bounded (RFC 5321: local part ≤ 64, labels ≤ 63): an unbounded local part
+            // keeps the DFA scanning to the end of a long run of `1.1.1…` for every
+            // rejected candidate inside it, which is quadratic.
+            r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}".into(),
         ),
         (
             Rule::Iban,
             format!(r"{B}[A-Z]{{2}}[0-9]{{2}}(?:[ ]?[A-Z0-9]){{11,30}}{B}"),
         ),
-        (Rule::Card, format!(r"{B}[0-9](?:[ \-]?[0-9]){{12,18}}{B}")),
+        // Issuer numbers start with 2–6; putting that in the pattern keeps long runs of other
+        // digits from becoming candidates at all.
+        (Rule::Card, format!(r"{B}[2-6](?:[ \-]?[0-9]){{12,18}}{B}")),
         (
             Rule::Ssn,
             format!(r"{B}(?:[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}|[0-9]{{3}} [0-9]{{2}} [0-9]{{4}}){B}"),
@@ -130,13 +155,13 @@ fn rules() -> Vec<(Rule, String)> {
         (
             Rule::Address,
             format!(
-                r"{B}[0-9]{{1,6}}[A-Za-z]?(?:[ \t]+(?:[A-Z][A-Za-z'\-]*\.?|[0-9]{{1,3}}(?:st|nd|rd|th))){{1,5}}[ \t]+(?:{suffix}){B}\.?(?:,?[ \t]+(?:Apt|APT|Apartment|Suite|Ste|STE|Unit|UNIT|\#)\.?[ \t]*\#?[A-Za-z0-9\-]{{1,6}})?(?:,[ \t]*[A-Z][A-Za-z]+(?:[ \t]+[A-Z][A-Za-z]+){{0,2}},?[ \t]+[A-Z]{{2}}(?:[ \t]+[0-9]{{5}}(?:-[0-9]{{4}})?)?)?"
+                r"{B}[0-9]{{1,6}}[A-Za-z]?(?:[ \t]{{1,4}}(?:[A-Z][A-Za-z'\-]{{0,24}}\.?|[0-9]{{1,3}}(?:st|nd|rd|th))){{1,5}}[ \t]{{1,4}}(?:{suffix}){B}\.?(?:,?[ \t]+(?:Apt|APT|Apartment|Suite|Ste|STE|Unit|UNIT|\#)\.?[ \t]*\#?[A-Za-z0-9\-]{{1,6}})?(?:,[ \t]*[A-Z][A-Za-z]+(?:[ \t]+[A-Z][A-Za-z]+){{0,2}},?[ \t]+[A-Z]{{2}}(?:[ \t]+[0-9]{{5}}(?:-[0-9]{{4}})?)?)?"
             ),
         ),
         (
             Rule::HonorificName,
             format!(
-                r"{B}(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]+\p{{Lu}}[\p{{Ll}}'’\-]+(?:[ \t]+\p{{Lu}}[\p{{Ll}}'’\-]+)?"
+                r"{B}(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ \t]{{1,4}}\p{{Lu}}[\p{{Ll}}'’\-]{{1,30}}(?:[ \t]\p{{Lu}}[\p{{Ll}}'’\-]{{1,30}})?"
             ),
         ),
     ]
@@ -183,7 +208,8 @@ const DOB_WINDOW: usize = 40;
 /// Adds the recognizers' candidates in `text` to `out`.
 pub(crate) fn find(text: &str, out: &mut Vec<Candidate>) -> Result<(), PiiError> {
     let rec = recognizers()?;
-    search_validated(&rec.regex, text, |pid, start, end| {
+    let may_start = |pid: usize, b: u8| rec.rules.get(pid).is_some_and(|r| r.may_start(b));
+    search_validated(&rec.regex, text, may_start, |pid, start, end| {
         let rule = *rec.rules.get(pid)?;
         let mut push = |kind, start, end| {
             out.push(Candidate {
@@ -337,6 +363,10 @@ fn iban_end(text: &str, start: usize, end: usize) -> Option<usize> {
 /// the longest valid prefix that ends where a group ends.
 fn card_end(text: &str, start: usize, end: usize) -> Option<usize> {
     let m = text.get(start..end)?;
+    // No issuer number starts with 0, 1, 7, 8 or 9: reject before any work.
+    if !matches!(m.as_bytes().first(), Some(b'2'..=b'6')) {
+        return None;
+    }
     let mut ends: Vec<usize> = m
         .bytes()
         .enumerate()
@@ -396,4 +426,9 @@ fn date_after(rec: &Recognizers, text: &str, ctx_end: usize) -> Option<(usize, u
         && !between.bytes().any(|b| b.is_ascii_digit())
         && Date::parse(text.get(m.start()..m.end())?).is_some())
     .then_some((m.start(), m.end()))
+}
+
+#[doc(hidden)]
+pub fn probe_patterns() -> Vec<String> {
+    rules().into_iter().map(|(_, p)| p).collect()
 }

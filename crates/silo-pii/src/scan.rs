@@ -194,9 +194,14 @@ fn resolve(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
 /// validates it and returns where to resume, or `None` to reject. A rejected match gives
 /// the later patterns a chance at the same start (leftmost-first reports only the first
 /// pattern that matches there), then the search moves one character on.
+///
+/// `may_start(pattern, byte)` says whether a pattern can start with that byte at all; it
+/// spares the anchored retries that cannot match (they dominate on hostile input such as
+/// `1 1 1 1 …`, where every position is a rejected candidate).
 pub(crate) fn search_validated(
     re: &meta::Regex,
     text: &str,
+    may_start: impl Fn(usize, u8) -> bool,
     mut accept: impl FnMut(usize, usize, usize) -> Option<usize>,
 ) {
     let patterns = re.pattern_len();
@@ -207,7 +212,11 @@ pub(crate) fn search_validated(
         };
         let mut resume = accept(m.pattern().as_usize(), m.start(), m.end());
         if resume.is_none() {
+            let first = text.as_bytes().get(m.start()).copied().unwrap_or(0);
             for pid in m.pattern().as_usize() + 1..patterns {
+                if !may_start(pid, first) {
+                    continue;
+                }
                 let Ok(id) = PatternID::new(pid) else {
                     break;
                 };

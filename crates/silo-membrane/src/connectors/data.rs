@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
+use silo_pii::PiiKind;
 
 use super::{lock, open_sqlite, secs_to_sql, sqlite_err, ConnectorError};
 
@@ -21,8 +22,8 @@ const NAME: &str = "data";
 pub enum Sensitivity {
     /// Operationally needed and not identifying (balances, statuses, counts): sent clear.
     Clear,
-    /// Identifying: replaced by a typed token of this kind (`NAME`, `EMAIL`, …).
-    Pii(&'static str),
+    /// Identifying: replaced by a typed token of this kind (`[NAME_1]`, `[EMAIL_1]`, …).
+    Pii(PiiKind),
     /// Free text written by people: scanned for known and recognised PII.
     FreeText,
 }
@@ -44,23 +45,23 @@ pub const CUSTOMER_FIELDS: [FieldSpec; 10] = [
     },
     FieldSpec {
         name: "name",
-        sensitivity: Sensitivity::Pii("NAME"),
+        sensitivity: Sensitivity::Pii(PiiKind::Name),
     },
     FieldSpec {
         name: "email",
-        sensitivity: Sensitivity::Pii("EMAIL"),
+        sensitivity: Sensitivity::Pii(PiiKind::Email),
     },
     FieldSpec {
         name: "phone",
-        sensitivity: Sensitivity::Pii("PHONE"),
+        sensitivity: Sensitivity::Pii(PiiKind::Phone),
     },
     FieldSpec {
         name: "address",
-        sensitivity: Sensitivity::Pii("ADDRESS"),
+        sensitivity: Sensitivity::Pii(PiiKind::Address),
     },
     FieldSpec {
         name: "date_of_birth",
-        sensitivity: Sensitivity::Pii("DOB"),
+        sensitivity: Sensitivity::Pii(PiiKind::Dob),
     },
     FieldSpec {
         name: "tier",

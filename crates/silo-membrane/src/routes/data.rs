@@ -5,13 +5,13 @@
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use silo_pii::{KnownSet, KnownValue};
 use silo_policy::Action;
 
 use crate::connectors::data::{
     customer_field, CaseStatus, CustomerRecord, Sensitivity, WriteOp, WriteOutcome, WRITE_OPS,
 };
 use crate::pipeline::Call;
-use crate::privacy::Known;
 use crate::record::Record;
 use crate::routes::check_text;
 use crate::wire::{ApiError, ErrorCode};
@@ -62,22 +62,43 @@ pub(crate) fn load_customer(call: &Call<'_>) -> Result<CustomerRecord, ApiError>
         .ok_or_else(no_record)
 }
 
+/// The task customer's known values; none (recognizers only) when the customer has no
+/// record.
+pub(crate) fn known_for_task(call: &Call<'_>) -> Result<KnownSet, ApiError> {
+    match call
+        .services
+        .data()
+        .customer(&call.creds.task().customer)
+        .map_err(internal)?
+    {
+        Some(record) => known_values(&record),
+        None => Ok(KnownSet::empty()),
+    }
+}
+
 /// The customer's identifying values, so free text mentioning them is tokenised whatever
 /// the spelling.
-pub(crate) fn known_values(record: &CustomerRecord) -> Vec<Known> {
-    record
+pub(crate) fn known_values(record: &CustomerRecord) -> Result<KnownSet, ApiError> {
+    let values: Vec<KnownValue> = record
         .fields
         .iter()
         .filter_map(|(name, value)| {
             let spec = customer_field(name)?;
             match (spec.sensitivity, value) {
-                (Sensitivity::Pii(kind), Value::String(v)) if !v.is_empty() => {
-                    Some((kind, v.clone()))
+                (Sensitivity::Pii(kind), Value::String(v)) if !v.trim().is_empty() => {
+                    Some(KnownValue::new(kind, v.clone()))
                 }
                 _ => None,
             }
         })
-        .collect()
+        .collect();
+    KnownSet::new(&values).map_err(|e| {
+        tracing::error!(error = %e, "cannot build the customer's known values");
+        ApiError::new(
+            ErrorCode::Internal,
+            "the privacy layer failed; nothing was returned",
+        )
+    })
 }
 
 /// One field's value as the cell may see it.
@@ -85,7 +106,7 @@ fn protect(
     call: &Call<'_>,
     sensitivity: Sensitivity,
     value: &Value,
-    known: &[Known],
+    known: &KnownSet,
 ) -> Result<Value, ApiError> {
     let task = &call.creds.task().task;
     Ok(match (sensitivity, value) {
@@ -152,7 +173,7 @@ pub(super) fn customer(
         rec,
     )?;
     let record = load_customer(call)?;
-    let known = known_values(&record);
+    let known = known_values(&record)?;
     let mut out = Map::new();
     for f in &fields {
         let Some(spec) = customer_field(f) else {
@@ -183,7 +204,7 @@ pub(super) fn orders(
 ) -> Result<Value, ApiError> {
     authorize_related(call, "orders", rec)?;
     let record = load_customer(call)?;
-    let known = known_values(&record);
+    let known = known_values(&record)?;
     let orders = call
         .services
         .data()
@@ -213,7 +234,7 @@ pub(super) fn history(
 ) -> Result<Value, ApiError> {
     authorize_related(call, "history", rec)?;
     let record = load_customer(call)?;
-    let known = known_values(&record);
+    let known = known_values(&record)?;
     let entries = call
         .services
         .data()

@@ -12,6 +12,7 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use silo_audit::Decision as AuditDecision;
+use silo_pii::KnownSet;
 use silo_policy::Action;
 
 use crate::connectors::llm::{LlmError, LlmUpstream, Reservation};
@@ -375,6 +376,54 @@ impl Reported {
     }
 }
 
+/// Replaces raw PII in every message text of an outgoing request; returns how many.
+fn scrub_messages(call: &Call<'_>, body: &mut Value, known: &KnownSet) -> Result<usize, ApiError> {
+    let task = call.creds.task().task.as_str();
+    let mut n = 0;
+    let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
+        return Ok(0);
+    };
+    for m in messages {
+        let Some(content) = m.get_mut("content") else {
+            continue;
+        };
+        let mut texts: Vec<&mut Value> = match content {
+            Value::Array(parts) => parts.iter_mut().filter_map(|p| p.get_mut("text")).collect(),
+            other => vec![other],
+        };
+        for t in texts.iter_mut() {
+            if let Value::String(s) = &**t {
+                let (clean, k) = call.services.privacy.boundary_text(task, s, known)?;
+                n += k;
+                **t = Value::String(clean);
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Replaces raw PII in an answer's message texts before the cell sees them.
+fn scrub_answer(call: &Call<'_>, answer: &mut Value, known: &KnownSet) -> Result<usize, ApiError> {
+    let task = call.creds.task().task.as_str();
+    let mut n = 0;
+    let Some(choices) = answer.get_mut("choices").and_then(Value::as_array_mut) else {
+        return Ok(0);
+    };
+    for c in choices {
+        let Some(message) = c.get_mut("message").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for field in ["content", "refusal"] {
+            if let Some(Value::String(s)) = message.get(field) {
+                let (clean, k) = call.services.privacy.boundary_text(task, s, known)?;
+                n += k;
+                message.insert(field.into(), Value::String(clean));
+            }
+        }
+    }
+    Ok(n)
+}
+
 /// The cell's view of an upstream answer: the OpenAI chat-completion fields, nothing else.
 /// `None` when the answer is not a chat completion.
 fn shape(body: &Value, model: &str, now: u64) -> Option<(Value, Reported, u64)> {
@@ -520,7 +569,13 @@ pub(super) fn chat(call: &Call<'_>, body: &Bytes, rec: &mut Record) -> Result<Va
     }
     let model = req.model.clone();
     let (messages, prompt_bytes) = (req.messages, req.prompt_bytes);
-    let result = upstream.chat(&req.forward(completion));
+    // The LLM boundary: whatever raw personal data slipped into the prompt is replaced
+    // before it leaves, and the answer is scanned the same way before the cell sees it.
+    let known = crate::routes::data::known_for_task(call)?;
+    let mut outbound = req.forward(completion);
+    let replaced_out = scrub_messages(call, &mut outbound, &known)?;
+    rec.fact("pii_replaced_in_prompt", replaced_out);
+    let result = upstream.chat(&outbound);
     let answered = result.and_then(|a| shape(&a.body, &model, call.now).ok_or(LlmError::BadAnswer));
     let (answer, reported, answer_bytes) = match answered {
         Ok(a) => a,
@@ -573,6 +628,8 @@ pub(super) fn chat(call: &Call<'_>, body: &Bytes, rec: &mut Record) -> Result<Va
         rec.fact("usage_estimated", true);
     }
     let mut answer = answer;
+    let replaced_in = scrub_answer(call, &mut answer, &known)?;
+    rec.fact("pii_replaced_in_answer", replaced_in);
     if let Some(obj) = answer.as_object_mut() {
         obj.insert(
             "usage".into(),

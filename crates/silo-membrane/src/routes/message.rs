@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
+use silo_pii::PiiKind;
 use silo_policy::Action;
 
 use crate::connectors::outbox::{OutboundMessage, SendOutcome};
@@ -39,10 +40,10 @@ impl Channel {
     }
 
     /// The token kind a recipient must be, and the record field it must match.
-    fn recipient(self) -> (&'static str, &'static str) {
+    fn recipient(self) -> (PiiKind, &'static str) {
         match self {
-            Channel::Email => ("EMAIL", "email"),
-            Channel::Sms => ("PHONE", "phone"),
+            Channel::Email => (PiiKind::Email, "email"),
+            Channel::Sms => (PiiKind::Phone, "phone"),
         }
     }
 }
@@ -95,7 +96,10 @@ pub(super) fn send(
     let not_a_token = || {
         ApiError::new(
             ErrorCode::InvalidRequest,
-            format!("`to` must be a [{kind}_n] token from this task's customer record"),
+            format!(
+                "`to` must be a [{}_n] token from this task's customer record",
+                kind.as_str()
+            ),
         )
     };
     let (token_kind, to) = call

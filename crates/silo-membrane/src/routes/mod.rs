@@ -1,7 +1,7 @@
 //! The route table: `(method, path)` → [`Route`], and the JSON body parsing every route
 //! shares. One module per service.
 
-mod data;
+pub(crate) mod data;
 pub(crate) use data::known_values;
 mod kv;
 mod llm;
