@@ -61,6 +61,9 @@ enum Command {
     /// The audit log: verify, tail, query, checkpoint, export.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
+    /// Personal data: scan, tokenise and hydrate with a scratch vault; reveal (audited).
+    #[command(subcommand)]
+    Pii(cmd::pii::PiiCmd),
     /// What agents did through their membranes: the refund ledger, task outcomes.
     #[command(subcommand)]
     Membrane(cmd::membrane::MembraneCmd),
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c, &ctx),
         Command::Audit(c) => cmd::audit::run(c, &ctx),
         Command::Membrane(c) => cmd::membrane::run(c, &ctx),
+        Command::Pii(c) => cmd::pii::run(c, &ctx),
         Command::CellSupervise { outcome } => cmd::cell::supervise_stdin(outcome),
     };
     match result {

@@ -6,6 +6,7 @@
 
 mod architecture;
 mod bad_input;
+mod pii;
 mod run;
 mod spawn;
 mod unprivileged;

@@ -65,50 +65,49 @@ impl Rule {
 
 const B: &str = r"(?-u:\b)";
 
-const STREET_SUFFIXES: [&str; 33] = [
+/// Street-type words written out (no `.` after them: a `.` there ends the sentence).
+const STREET_WORDS: [&str; 19] = [
     "Street",
-    "St",
     "Avenue",
-    "Ave",
     "Road",
-    "Rd",
     "Boulevard",
-    "Blvd",
     "Lane",
-    "Ln",
     "Drive",
-    "Dr",
     "Court",
-    "Ct",
     "Way",
     "Place",
-    "Pl",
     "Terrace",
-    "Ter",
     "Circle",
-    "Cir",
     "Highway",
-    "Hwy",
     "Parkway",
-    "Pkwy",
     "Square",
-    "Sq",
     "Trail",
-    "Trl",
     "Crescent",
     "Close",
     "Alley",
     "Row",
 ];
+/// Their abbreviations (an optional `.` after them belongs to the address).
+const STREET_ABBREVIATIONS: [&str; 15] = [
+    "St", "Ave", "Rd", "Blvd", "Ln", "Dr", "Ct", "Pl", "Ter", "Cir", "Hwy", "Pkwy", "Sq", "Trl",
+    "Cres",
+];
 
 const MONTH_WORD: &str = r"(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[A-Za-z]{0,6}\.?";
 
 fn rules() -> Vec<(Rule, String)> {
-    let suffix = STREET_SUFFIXES
-        .iter()
-        .flat_map(|s| [s.to_string(), s.to_uppercase()])
-        .collect::<Vec<_>>()
-        .join("|");
+    let cased = |words: &[&str]| {
+        words
+            .iter()
+            .flat_map(|s| [s.to_string(), s.to_uppercase()])
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    let suffix = format!(
+        r"(?:{}){B}|(?:{}){B}\.?",
+        cased(&STREET_WORDS),
+        cased(&STREET_ABBREVIATIONS)
+    );
     vec![
         (
             Rule::Email,
@@ -155,7 +154,7 @@ fn rules() -> Vec<(Rule, String)> {
         (
             Rule::Address,
             format!(
-                r"{B}[0-9]{{1,6}}[A-Za-z]?(?:[ \t]{{1,4}}(?:[A-Z][A-Za-z'\-]{{0,24}}\.?|[0-9]{{1,3}}(?:st|nd|rd|th))){{1,5}}[ \t]{{1,4}}(?:{suffix}){B}\.?(?:,?[ \t]+(?:Apt|APT|Apartment|Suite|Ste|STE|Unit|UNIT|\#)\.?[ \t]*\#?[A-Za-z0-9\-]{{1,6}})?(?:,[ \t]*[A-Z][A-Za-z]+(?:[ \t]+[A-Z][A-Za-z]+){{0,2}},?[ \t]+[A-Z]{{2}}(?:[ \t]+[0-9]{{5}}(?:-[0-9]{{4}})?)?)?"
+                r"{B}[0-9]{{1,6}}[A-Za-z]?(?:[ \t]{{1,4}}(?:[A-Z][A-Za-z'\-]{{0,24}}\.?|[0-9]{{1,3}}(?:st|nd|rd|th))){{1,5}}[ \t]{{1,4}}(?:{suffix})(?:,?[ \t]+(?:Apt|APT|Apartment|Suite|Ste|STE|Unit|UNIT|\#)\.?[ \t]*\#?[A-Za-z0-9\-]{{1,6}})?(?:,[ \t]*[A-Z][A-Za-z]+(?:[ \t]+[A-Z][A-Za-z]+){{0,2}},?[ \t]+[A-Z]{{2}}(?:[ \t]+[0-9]{{5}}(?:-[0-9]{{4}})?)?)?"
             ),
         ),
         (

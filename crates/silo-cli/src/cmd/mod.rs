@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cell;
 pub mod keys;
 pub mod membrane;
+pub mod pii;
 pub mod policy;
 pub mod run;
 

@@ -62,11 +62,11 @@ fn pii_next_to_a_planted_token_cannot_complete_a_token() {
     let out = vault
         .tokenize_text(
             "t",
-            "[NAME_jane@example.com] [EMAIL_ 1] [EMAIL_1 ]",
+            "[NAME_(212) 555-0142] [EMAIL_ 1] [EMAIL_1 ]",
             &KnownSet::empty(),
         )
         .unwrap();
-    assert_eq!(out.text, "[NAME_[EMAIL_1]] [EMAIL_ 1] [EMAIL_1 ]");
+    assert_eq!(out.text, "[NAME_[PHONE_1]] [EMAIL_ 1] [EMAIL_1 ]");
     let tokens: Vec<_> = out
         .text
         .match_indices('[')
@@ -75,11 +75,15 @@ fn pii_next_to_a_planted_token_cannot_complete_a_token() {
             Token::parse(&out.text[i..end])
         })
         .collect();
-    assert_eq!(tokens, vec![Token::new(PiiKind::Email, 1).unwrap()]);
-    // And that one token is the email that was really there.
+    assert_eq!(tokens, vec![Token::new(PiiKind::Phone, 1).unwrap()]);
+    // And that one token is the phone that was really there.
     assert_eq!(
-        vault.resolve("t", "[EMAIL_1]").unwrap(),
-        Some((PiiKind::Email, "jane@example.com".into()))
+        vault.resolve("t", "[PHONE_1]").unwrap(),
+        Some((PiiKind::Phone, "(212) 555-0142".into()))
+    );
+    assert_eq!(
+        vault.hydrate_tokens("t", &out.text, ALL).unwrap(),
+        "[NAME_(212) 555-0142] [EMAIL_ 1] [EMAIL_1 ]"
     );
 }
 
