@@ -150,7 +150,7 @@ fn prepare_and_exec(ctx: &InitContext<'_>) -> Result<Never, ExecError> {
         let ro = rootfs::readonly_paths(spec);
         let agent_dir = spec.agent_dir.as_ref().map(|_| Path::new(CELL_AGENT_DIR));
         let grants = landlock_rules::grants(&ro, agent_dir);
-        landlock_rules::apply(&grants).map_err(step("landlock"))?;
+        landlock_rules::apply(&grants, spec.llm_loopback_port).map_err(step("landlock"))?;
     }
 
     let program =

@@ -137,6 +137,23 @@ fn run(ctx: &InitContext<'_>, sync: OwnedFd, status: &OwnedFd) -> InitReport {
         return failed("signal mask", e);
     }
 
+    if let Some(port) = ctx.spec.llm_loopback_port {
+        let listener = match crate::forward::listen(port) {
+            Ok(l) => l,
+            Err(e) => return failed("LLM loopback", e),
+        };
+        match sys::fork_in_init() {
+            Ok(ForkResult::Child) => {
+                let keep = std::os::fd::AsRawFd::as_raw_fd(&listener);
+                let _ = sys::close_all_from(3, &[keep]);
+                let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&waited), None);
+                crate::forward::serve(listener)
+            }
+            Ok(ForkResult::Parent { .. }) => drop(listener),
+            Err(e) => return failed("fork the LLM loopback", e),
+        }
+    }
+
     let (err_read, err_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(p) => p,
         Err(e) => return failed("exec status pipe", e),

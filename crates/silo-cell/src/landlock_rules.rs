@@ -1,7 +1,10 @@
 //! Landlock for the agent: read and execute only on the read-only runtime
 //! binds and the agent folder, read-write (no execute, no device nodes) only
 //! on the tmpfs, and scoping so the agent can neither reach abstract Unix
-//! sockets nor signal processes outside its own Landlock domain.
+//! sockets nor signal processes outside its own Landlock domain. TCP is
+//! handled too: no bind at all, and connect only to the cell's LLM loopback
+//! port when the cell has one (the network namespace already holds nothing
+//! else; this is the second wall).
 //!
 //! Handled rights are pinned to ABI v6 (the newest whose rights we have
 //! thought through): best effort downgrades on older kernels, but if the
@@ -11,8 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, BitFlags, CompatLevel, Compatible, LandlockStatus, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus, NetPort,
+    PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
 use crate::CELL_TMP_DIR;
@@ -65,10 +68,15 @@ pub(crate) fn grants(ro: &[PathBuf], agent_dir: Option<&Path>) -> Vec<(PathBuf, 
 
 /// Applies the cell's Landlock domain to the calling thread. Returns a short
 /// description of what was enforced.
-pub(crate) fn apply(grants: &[(PathBuf, Grant)]) -> Result<String, String> {
+pub(crate) fn apply(
+    grants: &[(PathBuf, Grant)],
+    tcp_connect_port: Option<u16>,
+) -> Result<String, String> {
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_all(HANDLED_ABI))
+        .map_err(|e| e.to_string())?
+        .handle_access(AccessNet::from_all(HANDLED_ABI))
         .map_err(|e| e.to_string())?
         .scope(Scope::AbstractUnixSocket | Scope::Signal)
         .map_err(|e| e.to_string())?
@@ -81,6 +89,11 @@ pub(crate) fn apply(grants: &[(PathBuf, Grant)]) -> Result<String, String> {
         let fd = PathFd::new(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
         ruleset = ruleset
             .add_rule(PathBeneath::new(fd, access(*grant)))
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(port) = tcp_connect_port {
+        ruleset = ruleset
+            .add_rule(NetPort::new(port, AccessNet::ConnectTcp))
             .map_err(|e| e.to_string())?;
     }
     let status = ruleset.restrict_self().map_err(|e| e.to_string())?;

@@ -16,6 +16,7 @@
 
 mod agent;
 mod error;
+mod forward;
 mod identity;
 mod init;
 mod landlock_rules;

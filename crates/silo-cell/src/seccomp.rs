@@ -313,7 +313,10 @@ struct Rule {
     cond: Option<Cond>,
 }
 
-fn rules() -> Result<Vec<Rule>, CellError> {
+/// The rules; `inet` also allows `socket(AF_INET, …)` for a cell with the LLM loopback
+/// (its network namespace holds only the loopback, and Landlock allows TCP connect to one
+/// port).
+fn rules(inet: bool) -> Result<Vec<Rule>, CellError> {
     let allow = |nr, cond| Rule {
         nr,
         verdict: Verdict::Allow,
@@ -326,6 +329,10 @@ fn rules() -> Result<Vec<Rule>, CellError> {
     let af_unix = u64::try_from(libc::AF_UNIX).map_err(err)?;
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
         v.push(allow(nr, Some(Cond::Low32Eq(0, af_unix))));
+    }
+    if inet {
+        let af_inet = u64::try_from(libc::AF_INET).map_err(err)?;
+        v.push(allow(libc::SYS_socket, Some(Cond::Low32Eq(0, af_inet))));
     }
     v.push(allow(
         libc::SYS_clone,
@@ -352,7 +359,7 @@ fn rules() -> Result<Vec<Rule>, CellError> {
 /// Compiles the cell's filter with libseccomp, bypassing the cache.
 #[cfg(test)]
 pub(crate) fn build() -> Result<CellFilter, CellError> {
-    compile(&rules()?)
+    compile(&rules(false)?)
 }
 
 fn compile(rules: &[Rule]) -> Result<CellFilter, CellError> {
@@ -402,8 +409,8 @@ fn compile(rules: &[Rule]) -> Result<CellFilter, CellError> {
 /// program. The cache lives in the run directory, writable only by the user
 /// silo runs as (who could weaken their own cells anyway); a cache file that
 /// does not decode is rebuilt.
-pub(crate) fn load_or_build(cache_dir: &Path) -> Result<CellFilter, CellError> {
-    let rules = rules()?;
+pub(crate) fn load_or_build(cache_dir: &Path, inet: bool) -> Result<CellFilter, CellError> {
+    let rules = rules(inet)?;
     let path = cache_dir.join(format!("seccomp-{:016x}.bpf", cache_key(&rules)));
     if let Some(program) = std::fs::read(&path).ok().and_then(|b| decode(&b)) {
         return Ok(CellFilter { program });

@@ -66,6 +66,10 @@ pub struct CellSpec {
     pub sdk_dir: Option<PathBuf>,
     /// Extra host paths to bind read-only at the same path in the cell.
     pub ro_binds: Vec<PathBuf>,
+    /// The in-cell LLM loopback: `127.0.0.1:<port>` forwarded to the membrane socket, for
+    /// agents that can only speak TCP (needs `socket`). See `forward.rs`.
+    #[serde(default)]
+    pub llm_loopback_port: Option<u16>,
     /// Where the registry and the root mount point live.
     pub run_dir: PathBuf,
     /// Debug builds only: layers to switch off for escape-suite controls.
@@ -86,6 +90,7 @@ impl CellSpec {
             socket: None,
             sdk_dir: None,
             ro_binds: Vec::new(),
+            llm_loopback_port: None,
             run_dir: crate::default_run_dir(),
             weaken: Vec::new(),
         }
@@ -167,6 +172,19 @@ impl CellSpec {
                 return Err(CellError::InvalidSpec(format!(
                     "--ro-bind `{}` would expose or shadow a path the cell owns",
                     b.display()
+                )));
+            }
+        }
+        if let Some(port) = self.llm_loopback_port {
+            if self.socket.is_none() {
+                return Err(CellError::InvalidSpec(
+                    "the LLM loopback forwards to the membrane socket: give the cell a socket"
+                        .into(),
+                ));
+            }
+            if port < 1024 {
+                return Err(CellError::InvalidSpec(format!(
+                    "LLM loopback port {port} must be 1024 or above"
                 )));
             }
         }

@@ -68,7 +68,7 @@ pub fn run_cell(
     let new_root = spec.run_dir.join("newroot");
     fs::create_dir_all(&new_root)
         .map_err(CellError::sys(format!("create {}", new_root.display())))?;
-    let filter = seccomp::load_or_build(&spec.run_dir)?;
+    let filter = seccomp::load_or_build(&spec.run_dir, spec.llm_loopback_port.is_some())?;
 
     let hierarchies = Hierarchies::detect()?;
     let limits = CgroupLimits {

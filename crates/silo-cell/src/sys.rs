@@ -1,5 +1,5 @@
 //! The few system calls that need `unsafe`: clone into new namespaces, fork
-//! inside the cell, signal handlers, and close_range. Everything else goes
+//! inside the cell, signal handlers, close_range, and the loopback ioctl. Everything else goes
 //! through `nix`'s safe wrappers.
 
 use std::os::fd::RawFd;
@@ -126,4 +126,35 @@ pub(crate) fn seccomp_attach(program: &[libc::sock_filter]) -> Result<(), Errno>
         )
     };
     Errno::result(r).map(|_| ())
+}
+
+/// Brings the cell's loopback interface up (the init holds CAP_NET_ADMIN over the cell's
+/// own network namespace; the host's interfaces are not in it).
+pub(crate) fn loopback_up() -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: `ifreq` is a plain C struct for which all-zero bytes are a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the interface named in `req` and writes its flags into
+    // `req`, which lives for the whole call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: after SIOCGIFFLAGS the union holds the flags; we only set the IFF_UP bit.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS reads `req` (name and flags) for the duration of the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
 }

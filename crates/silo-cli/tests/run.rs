@@ -477,3 +477,81 @@ fn agent_reaches_the_llm_only_through_the_membrane_with_the_key_outside_the_cell
         seen[0]
     );
 }
+
+const OPENAI_STYLE_YAML: &str = "name: openai-style-agent
+version: 0.0.1
+entry: [python3, main.py]
+llm_loopback: true
+capabilities:
+  llm: { max_tokens_per_task: 1000 }
+";
+
+/// What the official `openai` package does with only `OPENAI_BASE_URL` and
+/// `OPENAI_API_KEY` set: a JSON POST over TCP with a bearer token. Then the walls around it.
+const OPENAI_STYLE_MAIN: &str = r#"
+import json, os, socket, urllib.request, urllib.error
+base = os.environ["OPENAI_BASE_URL"]
+req = urllib.request.Request(base + "/chat/completions",
+    data=json.dumps({"model": "gpt-x", "messages": [{"role": "user", "content": "hello from tcp"}], "max_tokens": 20}).encode(),
+    headers={"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"], "Content-Type": "application/json"})
+answer = json.load(urllib.request.urlopen(req, timeout=10))
+print("ANSWER " + answer["choices"][0]["message"]["content"])
+# A forged bearer is refused by the membrane.
+bad = urllib.request.Request(base + "/chat/completions", data=b"{}",
+    headers={"Authorization": "Bearer x:y", "Content-Type": "application/json"})
+try:
+    urllib.request.urlopen(bad, timeout=10)
+    print("FORGED accepted")
+except urllib.error.HTTPError as e:
+    print("FORGED " + json.load(e)["error"]["code"])
+def attempt(name, fn):
+    try:
+        fn()
+        print(name + " ok")
+    except OSError as e:
+        print(name + " blocked " + type(e).__name__)
+attempt("OTHERPORT", lambda: socket.create_connection(("127.0.0.1", 8090), timeout=2))
+def bind():
+    s = socket.socket(); s.bind(("127.0.0.1", 9000)); s.listen()
+attempt("BIND", bind)
+attempt("HOST", lambda: socket.create_connection(("10.0.2.2", 22), timeout=2))
+"#;
+
+#[test]
+fn openai_style_client_reaches_the_llm_over_the_in_cell_loopback_and_nothing_else() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let d = dirs();
+    let agent = d.root.join("openai-style-agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(agent.join("agent.yaml"), OPENAI_STYLE_YAML).unwrap();
+    std::fs::write(agent.join("main.py"), OPENAI_STYLE_MAIN).unwrap();
+    for p in [&d.root, &agent] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for f in ["agent.yaml", "main.py"] {
+        std::fs::set_permissions(agent.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (url, seen) = fake_llm();
+    let o = silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["run", "--agent"])
+        .arg(&agent)
+        .args(["--customer", "cus_001", "--case", "case_001", "--run-dir"])
+        .arg(&d.run)
+        .env("SILO_LLM_URL", &url)
+        .env("SILO_LLM_API_KEY", "sk-upstream-secret-456")
+        .output()
+        .unwrap();
+    let all = text(&o);
+    assert!(all.contains("ANSWER echo: hello from tcp"), "{all}");
+    assert!(all.contains("FORGED invalid_key"), "{all}");
+    for wall in ["OTHERPORT blocked", "BIND blocked", "HOST blocked"] {
+        assert!(all.contains(wall), "{wall}: {all}");
+    }
+    assert!(!all.contains("sk-upstream-secret-456"));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}

@@ -22,6 +22,8 @@ use crate::manifest::Manifest;
 
 /// How long a base key minted for one invocation lives.
 const BASE_KEY_SECS: u64 = 3600;
+/// The in-cell port of the LLM loopback (`OPENAI_BASE_URL=http://127.0.0.1:8089/v1`).
+pub const LLM_LOOPBACK_PORT: u16 = 8089;
 /// Task keys outlive the cell's wall-clock limit by this much.
 const TASK_KEY_SLACK_SECS: u64 = 60;
 
@@ -212,10 +214,18 @@ pub fn invoke(
     spec.socket = Some(socket.clone());
     spec.limits = limits;
     spec.run_dir = host.run_dir.clone();
-    spec.env = vec![
-        ("SILO_BASE_KEY".into(), base_key),
-        ("SILO_TASK_KEY".into(), task_key),
-    ];
+    if manifest.llm_loopback {
+        spec.llm_loopback_port = Some(LLM_LOOPBACK_PORT);
+        spec.env.push((
+            "OPENAI_BASE_URL".into(),
+            format!("http://127.0.0.1:{LLM_LOOPBACK_PORT}/v1"),
+        ));
+        // The cell's own two keys, in the one header an OpenAI client sends.
+        spec.env
+            .push(("OPENAI_API_KEY".into(), format!("{base_key}:{task_key}")));
+    }
+    spec.env.push(("SILO_BASE_KEY".into(), base_key));
+    spec.env.push(("SILO_TASK_KEY".into(), task_key));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -17,5 +17,7 @@ mod manifest;
 pub mod sdk;
 
 pub use error::InvokeError;
-pub use invocation::{invoke, load_policy, open_keys, Host, Invocation, InvocationReport};
+pub use invocation::{
+    invoke, load_policy, open_keys, Host, Invocation, InvocationReport, LLM_LOOPBACK_PORT,
+};
 pub use manifest::{Manifest, ManifestLimits, MANIFEST_FILE};

@@ -66,6 +66,10 @@ pub struct Manifest {
     /// A free-text description, for people.
     #[serde(default)]
     pub description: Option<String>,
+    /// Give the cell the LLM loopback: `OPENAI_BASE_URL` points at `127.0.0.1` inside the
+    /// cell, forwarded to the membrane, so unmodified code using the `openai` package works.
+    #[serde(default)]
+    pub llm_loopback: bool,
 }
 
 impl Manifest {

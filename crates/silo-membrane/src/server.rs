@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -283,9 +283,28 @@ fn presented_keys(headers: &HeaderMap) -> PresentedKeys {
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    PresentedKeys {
-        base: get(BASE_KEY_HEADER),
-        task: get(TASK_KEY_HEADER),
+    let (base, task) = (get(BASE_KEY_HEADER), get(TASK_KEY_HEADER));
+    if base.is_some() || task.is_some() {
+        return PresentedKeys { base, task };
+    }
+    // Clients that only know API keys (the `openai` package through the in-cell LLM
+    // loopback) send `Authorization: Bearer <base key>:<task key>`: the same two keys, so
+    // the same checks.
+    let bearer = get(AUTHORIZATION.as_str()).and_then(|v| {
+        let (scheme, rest) = v.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| rest.trim().to_string())
+    });
+    match bearer.as_deref().and_then(|b| b.split_once(':')) {
+        Some((b, t)) => PresentedKeys {
+            base: Some(b.to_string()).filter(|s| !s.is_empty()),
+            task: Some(t.to_string()).filter(|s| !s.is_empty()),
+        },
+        None => PresentedKeys {
+            base: None,
+            task: None,
+        },
     }
 }
 

@@ -14,3 +14,4 @@ mod llm;
 mod message;
 mod outcome;
 mod refund;
+mod smtp;

@@ -241,14 +241,16 @@ fn boundary_ok(text: &str, start: usize, end: usize, boundary: Boundary) -> bool
         }
         Boundary::Email => {
             let local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
-            !before.is_some_and(local)
-                && !after.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_')
-                && !(after == Some('.') && after2.is_some_and(char::is_alphanumeric))
+            let inside = before.is_some_and(local)
+                || after.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_')
+                || (after == Some('.') && after2.is_some_and(char::is_alphanumeric));
+            !inside
         }
         Boundary::Ip => {
-            !before.is_some_and(|c| c.is_alphanumeric() || c == '.' || c == ':')
-                && !after.is_some_and(|c| c.is_alphanumeric() || c == ':')
-                && !(after == Some('.') && after2.is_some_and(|c| c.is_ascii_digit()))
+            let inside = before.is_some_and(|c| c.is_alphanumeric() || c == '.' || c == ':')
+                || after.is_some_and(|c| c.is_alphanumeric() || c == ':')
+                || (after == Some('.') && after2.is_some_and(|c| c.is_ascii_digit()));
+            !inside
         }
     }
 }

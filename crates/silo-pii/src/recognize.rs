@@ -426,8 +426,3 @@ fn date_after(rec: &Recognizers, text: &str, ctx_end: usize) -> Option<(usize, u
         && Date::parse(text.get(m.start()..m.end())?).is_some())
     .then_some((m.start(), m.end()))
 }
-
-#[doc(hidden)]
-pub fn probe_patterns() -> Vec<String> {
-    rules().into_iter().map(|(_, p)| p).collect()
-}

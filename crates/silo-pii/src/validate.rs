@@ -19,7 +19,7 @@ pub fn luhn_valid(text: &str) -> bool {
         sum += d;
         count += 1;
     }
-    count > 0 && sum % 10 == 0
+    count > 0 && sum.is_multiple_of(10)
 }
 
 /// True when `text` is a payment card number: 13 to 19 digits (spaces or dashes between

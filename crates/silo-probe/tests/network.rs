@@ -19,10 +19,20 @@ fn tcp_connect_to_a_host_port() {
     in_cell(&agent, &[], &["tcp", &addr]).assert_blocked();
     // Each layer alone holds: seccomp off, the empty net namespace refuses…
     in_cell(&agent, &["--weaken", "seccomp"], &["tcp", &addr]).assert_blocked();
-    // …and with both off the probe does reach the host listener.
-    let r = in_cell(
+    // …with the namespace gone too, Landlock (no TCP connect but to the LLM loopback
+    // port, and this cell has none) still refuses…
+    in_cell(
         &agent,
         &["--weaken", "seccomp", "--weaken", "net-ns"],
+        &["tcp", &addr],
+    )
+    .assert_blocked();
+    // …and with all three off the probe does reach the host listener.
+    let r = in_cell(
+        &agent,
+        &[
+            "--weaken", "seccomp", "--weaken", "net-ns", "--weaken", "landlock",
+        ],
         &["tcp", &addr],
     );
     r.assert_escaped();

@@ -7,6 +7,7 @@ pub mod ledger;
 pub mod llm;
 pub mod outbox;
 pub mod outcomes;
+pub mod smtp;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
