@@ -555,3 +555,63 @@ fn openai_style_client_reaches_the_llm_over_the_in_cell_loopback_and_nothing_els
     assert!(!all.contains("sk-upstream-secret-456"));
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+const SMALL_REFUNDS_YAML: &str = "name: small-refund-agent
+version: 0.0.1
+entry: [python3, main.py]
+capabilities:
+  refund: { max_cents: 500, currency: USD }
+";
+
+const SMALL_REFUNDS_MAIN: &str = r#"
+import silo
+t = silo.task()
+try:
+    r = silo.refund(300, "x", idempotency_key=t["task"])
+    print("PAID " + r["refund_id"])
+except silo.MembraneError as e:
+    print("REFUSED " + e.code + " " + str(e.rule))
+silo.done("tried")
+"#;
+
+const DAILY_POLICY: &str = "version: 1
+default: allow
+rules:
+  - name: agent-daily-refunds
+    action: refund
+    daily_total: { per: agent, max_cents: 500 }
+    effect: deny
+    priority: 50
+    reason: the agent's refunds today would exceed 5.00
+";
+
+#[test]
+fn daily_totals_hold_across_separate_runs() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let d = dirs();
+    let agent = d.root.join("small-refund-agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::create_dir_all(&d.data).unwrap();
+    std::fs::write(agent.join("agent.yaml"), SMALL_REFUNDS_YAML).unwrap();
+    std::fs::write(agent.join("main.py"), SMALL_REFUNDS_MAIN).unwrap();
+    std::fs::write(d.data.join("policy.yaml"), DAILY_POLICY).unwrap();
+    for p in [&d.root, &agent] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for f in ["agent.yaml", "main.py"] {
+        std::fs::set_permissions(agent.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    // Two tasks, two processes, two customers: each refund is within the per-refund limit,
+    // together they exceed the agent's daily total.
+    let first = run(&d, &agent, "cus_001", "case_001", "{}", &[]);
+    assert!(text(&first).contains("PAID rf_"), "{}", text(&first));
+    let second = run(&d, &agent, "cus_002", "case_002", "{}", &[]);
+    assert!(
+        text(&second).contains("REFUSED denied agent-daily-refunds"),
+        "{}",
+        text(&second)
+    );
+}

@@ -46,7 +46,7 @@ impl Call<'_> {
         rec: &mut Record,
         fill: impl FnOnce(&mut Context<'c>),
     ) -> Result<(), ApiError> {
-        let mut ctx = Context::new(self.now, &self.services.counters);
+        let mut ctx = Context::new(self.now, self.services.counters.as_ref());
         fill(&mut ctx);
         match self
             .services

@@ -18,7 +18,7 @@ use crate::error::MembraneError;
 pub struct Services {
     pub(crate) verifier: Verifier,
     pub(crate) policy: PolicySet,
-    pub(crate) counters: InMemoryCounters,
+    pub(crate) counters: Box<dyn crate::connectors::usage::UsageStore>,
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) connectors: Connectors,
     pub(crate) privacy: crate::privacy::Privacy,
@@ -44,7 +44,7 @@ impl Services {
         Self {
             verifier,
             policy,
-            counters: InMemoryCounters::default(),
+            counters: Box::new(InMemoryCounters::default()),
             audit,
             connectors,
             privacy: crate::privacy::Privacy::new(vault),
@@ -68,7 +68,9 @@ impl Services {
         Ok(Self {
             verifier,
             policy,
-            counters: InMemoryCounters::default(),
+            counters: Box::new(crate::connectors::usage::SqliteUsage::open(
+                &Self::db_path(data_dir),
+            )?),
             audit,
             connectors,
             privacy,

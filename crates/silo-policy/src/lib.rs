@@ -27,7 +27,7 @@ mod scope;
 pub use action::Action;
 pub use amount::{parse_currency, parse_minor_units, AmountError};
 pub use authorize::Request;
-pub use counters::{InMemoryCounters, NoCounters, RateScope, UsageCounters};
+pub use counters::{InMemoryCounters, NoCounters, RateScope, UsageCounters, DAY_SECS};
 pub use decision::{Approval, Context, Decision};
 pub use error::PolicyError;
 pub use policy_set::{DefaultEffect, PolicySet};

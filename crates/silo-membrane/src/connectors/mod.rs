@@ -8,6 +8,7 @@ pub mod llm;
 pub mod outbox;
 pub mod outcomes;
 pub mod smtp;
+pub mod usage;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};

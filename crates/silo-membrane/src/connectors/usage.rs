@@ -1,0 +1,232 @@
+//! Durable usage counters for the policy's rate limits and daily totals: every done action
+//! is a row (scope, id, action, time, amount), so limits hold across membrane processes and
+//! restarts — a daily refund total counts every task of the day, not only this process's.
+//!
+//! Counting and recording are separate steps (the decision reads, the route records after
+//! acting), so two processes deciding at the same instant can both pass a limit by one
+//! action; one process serialises its own requests per cell through the pipeline.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection};
+use silo_keys::{BaseKey, TaskKey};
+use silo_policy::{Action, RateScope, UsageCounters, DAY_SECS};
+
+use super::{lock, open_sqlite, secs_to_sql, ConnectorError};
+
+const NAME: &str = "usage";
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS usage_events (
+    scope TEXT NOT NULL,
+    id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    amount INTEGER
+);
+CREATE INDEX IF NOT EXISTS usage_lookup ON usage_events (scope, id, action, at);";
+
+/// How long events are kept: the longest window the policy can ask about (a day) and the
+/// previous day, for totals at midnight.
+const KEEP_SECS: u64 = 2 * DAY_SECS;
+
+/// Counters the policy reads and the membrane writes.
+pub trait UsageStore: UsageCounters + Send + Sync {
+    /// Records one done `action` (with its amount, if any) under agent, customer and task.
+    fn record(&self, base: &BaseKey, task: &TaskKey, action: Action, amount: Option<i64>, now: u64);
+}
+
+impl UsageStore for silo_policy::InMemoryCounters {
+    fn record(
+        &self,
+        base: &BaseKey,
+        task: &TaskKey,
+        action: Action,
+        amount: Option<i64>,
+        now: u64,
+    ) {
+        silo_policy::InMemoryCounters::record(self, base, task, action, amount, now);
+    }
+}
+
+/// [`UsageStore`] in SQLite.
+#[derive(Debug)]
+pub struct SqliteUsage {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteUsage {
+    /// Opens (creating if needed) the `usage_events` table in the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, ConnectorError> {
+        Ok(Self {
+            conn: open_sqlite(NAME, path, SCHEMA)?,
+        })
+    }
+}
+
+fn scope_name(s: RateScope) -> &'static str {
+    match s {
+        RateScope::Agent => "agent",
+        RateScope::Customer => "customer",
+        RateScope::Task => "task",
+    }
+}
+
+impl UsageCounters for SqliteUsage {
+    fn count(&self, scope: RateScope, id: &str, action: Action, window_secs: u64, now: u64) -> u64 {
+        let cutoff = secs_to_sql(now.saturating_sub(window_secs));
+        let conn = lock(&self.conn);
+        let n: Result<i64, _> = conn
+            .prepare_cached(
+                "SELECT count(*) FROM usage_events
+                 WHERE scope = ?1 AND id = ?2 AND action = ?3 AND at > ?4",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![scope_name(scope), id, action.as_str(), cutoff],
+                    |r| r.get(0),
+                )
+            });
+        match n {
+            Ok(n) => u64::try_from(n).unwrap_or(0),
+            Err(e) => {
+                // A failure never loosens a limit: it reads as "limit reached".
+                tracing::error!(error = %e, "usage counters unreadable");
+                u64::MAX
+            }
+        }
+    }
+
+    fn daily_total(&self, scope: RateScope, id: &str, action: Action, now: u64) -> i64 {
+        let day_start = now - now % DAY_SECS;
+        let conn = lock(&self.conn);
+        let total: Result<i64, _> = conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(amount), 0) FROM usage_events
+                 WHERE scope = ?1 AND id = ?2 AND action = ?3 AND at >= ?4 AND at < ?5",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        scope_name(scope),
+                        id,
+                        action.as_str(),
+                        secs_to_sql(day_start),
+                        secs_to_sql(day_start + DAY_SECS)
+                    ],
+                    |r| r.get(0),
+                )
+            });
+        total.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "usage totals unreadable");
+            i64::MAX
+        })
+    }
+}
+
+impl UsageStore for SqliteUsage {
+    fn record(
+        &self,
+        base: &BaseKey,
+        task: &TaskKey,
+        action: Action,
+        amount: Option<i64>,
+        now: u64,
+    ) {
+        let mut conn = lock(&self.conn);
+        let result = conn.transaction().and_then(|tx| {
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO usage_events (scope, id, action, at, amount)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for scope in [RateScope::Agent, RateScope::Customer, RateScope::Task] {
+                    insert.execute(params![
+                        scope_name(scope),
+                        scope.id(base, task),
+                        action.as_str(),
+                        secs_to_sql(now),
+                        amount
+                    ])?;
+                }
+                tx.prepare_cached("DELETE FROM usage_events WHERE at < ?1")?
+                    .execute(params![secs_to_sql(now.saturating_sub(KEEP_SECS))])?;
+            }
+            tx.commit()
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "recording usage failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use silo_keys::{Capabilities, BASE_AUDIENCE, TASK_AUDIENCE};
+
+    fn keys(task: &str) -> (BaseKey, TaskKey) {
+        let base = BaseKey {
+            aud: BASE_AUDIENCE.into(),
+            jti: "j".into(),
+            iat: 0,
+            exp: 1,
+            agent: "a".into(),
+            version: "1".into(),
+            folder_hash: "sha256:0".into(),
+            caps: Capabilities::default(),
+        };
+        let t = TaskKey {
+            aud: TASK_AUDIENCE.into(),
+            jti: "k".into(),
+            iat: 0,
+            nbf: 0,
+            exp: 1,
+            task: task.into(),
+            agent: "a".into(),
+            customer: "c".into(),
+            case: "x".into(),
+            workflow: None,
+            cell: "c-1".into(),
+        };
+        (base, t)
+    }
+
+    #[test]
+    fn totals_and_counts_survive_a_reopen_and_span_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let day = 20_000 * DAY_SECS;
+        {
+            let u = SqliteUsage::open(&path).unwrap();
+            let (b, t1) = keys("t1");
+            u.record(&b, &t1, Action::Refund, Some(300), day + 10);
+        }
+        let u = SqliteUsage::open(&path).unwrap();
+        let (b, t2) = keys("t2");
+        u.record(&b, &t2, Action::Refund, Some(200), day + 20);
+        assert_eq!(
+            u.daily_total(RateScope::Agent, "a", Action::Refund, day + 30),
+            500
+        );
+        assert_eq!(
+            u.daily_total(RateScope::Task, "t2", Action::Refund, day + 30),
+            200
+        );
+        assert_eq!(
+            u.daily_total(RateScope::Agent, "a", Action::Refund, day + DAY_SECS),
+            0
+        );
+        assert_eq!(
+            u.count(RateScope::Customer, "c", Action::Refund, 15, day + 30),
+            1
+        );
+        assert_eq!(
+            u.count(RateScope::Customer, "c", Action::Refund, 60, day + 30),
+            2
+        );
+        assert_eq!(
+            u.count(RateScope::Customer, "c", Action::EmailSend, 60, day + 30),
+            0
+        );
+    }
+}
