@@ -492,8 +492,8 @@ mod tests {
     fn cached_program_is_the_built_program_and_junk_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let fresh = build().unwrap().program;
-        let first = load_or_build(dir.path()).unwrap().program;
-        let cached = load_or_build(dir.path()).unwrap().program;
+        let first = load_or_build(dir.path(), false).unwrap().program;
+        let cached = load_or_build(dir.path(), false).unwrap().program;
         let as_tuple = |p: &[libc::sock_filter]| {
             p.iter()
                 .map(|i| (i.code, i.jt, i.jf, i.k))
@@ -509,9 +509,19 @@ mod tests {
             .path();
         std::fs::write(&file, b"junk").unwrap();
         assert_eq!(
-            as_tuple(&load_or_build(dir.path()).unwrap().program),
+            as_tuple(&load_or_build(dir.path(), false).unwrap().program),
             as_tuple(&fresh)
         );
+    }
+
+    #[test]
+    fn the_loopback_filter_is_another_program_in_another_cache_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = load_or_build(dir.path(), false).unwrap().program;
+        let inet = load_or_build(dir.path(), true).unwrap().program;
+        assert_ne!(plain.len(), 0);
+        assert!(inet.len() > plain.len(), "AF_INET adds a comparison");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]

@@ -130,10 +130,11 @@ fn refund_agent_refunds_emails_and_resolves_the_case_once() {
     assert!(verify.status.success(), "{}", text(&verify));
 }
 
+// A low membrane rate, so the flood below is limited however slow a loaded machine is.
 const HOSTILE_YAML: &str = "name: hostile-agent
 version: 0.0.1
 entry: [python3, main.py]
-limits: { timeout: 30s }
+limits: { timeout: 30s, membrane_rate: 20, membrane_burst: 40 }
 capabilities:
   refund: { max_cents: 500, currency: USD }
   data.read: { fields: [name, balance_cents] }
@@ -191,7 +192,7 @@ os.environ["SILO_TASK_KEY"] = real
 
 # Flood: the membrane rate-limits and stays up.
 codes = set()
-for i in range(300):
+for i in range(600):
     try:
         silo.kv.get("k")
         codes.add("ok")

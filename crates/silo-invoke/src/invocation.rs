@@ -14,7 +14,9 @@ use silo_keys::{
     folder_hash, new_jti, now_unix, BaseKey, KeyStore, TaskKey, BASE_AUDIENCE, TASK_AUDIENCE,
 };
 use silo_membrane::connectors::llm::LlmUpstream;
-use silo_membrane::{CellBinding, Membrane, RecordedOutcome, Services};
+use silo_membrane::connectors::outbox::DirOutbox;
+use silo_membrane::connectors::smtp::{SmtpConfig, SmtpOutbox};
+use silo_membrane::{CellBinding, Connectors, Membrane, RecordedOutcome, Services};
 use silo_policy::PolicySet;
 
 use crate::error::InvokeError;
@@ -39,6 +41,9 @@ pub struct Host {
     pub llm: Option<Box<dyn LlmUpstream>>,
     /// When an audit entry counts as recorded.
     pub audit_durability: Durability,
+    /// An SMTP relay for email (SMS stays in the outbox directory); `None`: the outbox
+    /// directory only.
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl std::fmt::Debug for Host {
@@ -49,6 +54,7 @@ impl std::fmt::Debug for Host {
             .field("silo_exe", &self.silo_exe)
             .field("llm", &self.llm.is_some())
             .field("audit_durability", &self.audit_durability)
+            .field("smtp", &self.smtp)
             .finish()
     }
 }
@@ -186,6 +192,14 @@ pub fn invoke(
     )?;
     if let Some(llm) = host.llm {
         services = services.with_llm(llm);
+    }
+    if let Some(smtp) = &host.smtp {
+        // The outbox directory is the relay's journal (one file per message id, so nothing
+        // is sent twice) and keeps SMS.
+        let dir = DirOutbox::new(&Connectors::outbox_dir(&host.data_dir));
+        let relay = SmtpOutbox::new(smtp, dir.clone(), Box::new(dir))
+            .map_err(|e| InvokeError::Invalid(format!("SMTP relay: {e}")))?;
+        services = services.with_outbox(Box::new(relay));
     }
     let services = Arc::new(services);
     services.set_task_input(&task, &inv.customer, &inv.input)?;

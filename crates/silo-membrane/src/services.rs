@@ -77,6 +77,12 @@ impl Services {
         })
     }
 
+    /// Sends rendered messages through `outbox` instead of the embedded directory.
+    pub fn with_outbox(mut self, outbox: Box<dyn crate::connectors::outbox::Outbox>) -> Self {
+        self.connectors.outbox = outbox;
+        self
+    }
+
     /// Forwards `/v1/chat/completions` to `upstream`.
     pub fn with_llm(mut self, upstream: Box<dyn crate::connectors::llm::LlmUpstream>) -> Self {
         self.connectors.llm = Some(upstream);

@@ -168,7 +168,11 @@ impl KnownSet {
             return Ok(set);
         }
         let regex = meta::Regex::builder()
-            .configure(meta::Config::new().hybrid_cache_capacity(4 * 1024 * 1024))
+            .configure(
+                meta::Config::new()
+                    .hybrid_cache_capacity(4 * 1024 * 1024)
+                    .auto_prefilter(false),
+            )
             .build_many(&sources.iter().map(|s| s.1.as_str()).collect::<Vec<_>>())
             // The build error would quote the pattern, which is built from the values.
             .map_err(|_| PiiError::KnownValuesTooComplex)?;

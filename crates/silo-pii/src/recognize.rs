@@ -28,7 +28,6 @@ use crate::validate;
 /// two match at the same position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rule {
-    Email,
     Iban,
     Card,
     Ssn,
@@ -37,7 +36,6 @@ enum Rule {
     PhoneNanp,
     PhonePlain,
     Ipv4,
-    Ipv6,
     DobContext,
     Address,
     HonorificName,
@@ -47,7 +45,6 @@ impl Rule {
     /// Whether a match of this rule can begin with byte `b` (a cheap superset).
     fn may_start(self, b: u8) -> bool {
         match self {
-            Rule::Email => b.is_ascii_alphanumeric() || b".-_%+".contains(&b),
             Rule::Iban => b.is_ascii_uppercase(),
             Rule::Card
             | Rule::Ssn
@@ -57,7 +54,6 @@ impl Rule {
             | Rule::Address => b.is_ascii_digit(),
             Rule::PhoneInternational => b == b'+',
             Rule::PhoneNanp => b.is_ascii_digit() || b == b'+' || b == b'(',
-            Rule::Ipv6 => b.is_ascii_hexdigit() || b == b':',
             Rule::DobContext | Rule::HonorificName => b.is_ascii_alphabetic(),
         }
     }
@@ -110,13 +106,6 @@ fn rules() -> Vec<(Rule, String)> {
     );
     vec![
         (
-            Rule::Email,
-            // Lengths bounded (RFC 5321: local part ≤ 64, labels ≤ 63): an unbounded local part
-            // keeps the DFA scanning to the end of a long run of `1.1.1…` for every
-            // rejected candidate inside it, which is quadratic.
-            r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}".into(),
-        ),
-        (
             Rule::Iban,
             format!(r"{B}[A-Z]{{2}}[0-9]{{2}}(?:[ ]?[A-Z0-9]){{11,30}}{B}"),
         ),
@@ -140,10 +129,6 @@ fn rules() -> Vec<(Rule, String)> {
         (
             Rule::Ipv4,
             format!(r"{B}(?:[0-9]{{1,3}}\.){{3}}[0-9]{{1,3}}{B}"),
-        ),
-        (
-            Rule::Ipv6,
-            r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}".into(),
         ),
         (
             Rule::DobContext,
@@ -207,27 +192,24 @@ const DOB_WINDOW: usize = 40;
 /// Adds the recognizers' candidates in `text` to `out`.
 pub(crate) fn find(text: &str, out: &mut Vec<Candidate>) -> Result<(), PiiError> {
     let rec = recognizers()?;
+    let mut push = |kind, start, end| {
+        out.push(Candidate {
+            start,
+            end,
+            found: Found::Pii {
+                kind,
+                layer: Layer::Recognizer,
+                known: None,
+            },
+        })
+    };
+    find_emails(text, &mut push);
+    find_ipv6(text, &mut push);
     let may_start = |pid: usize, b: u8| rec.rules.get(pid).is_some_and(|r| r.may_start(b));
     search_validated(&rec.regex, text, may_start, |pid, start, end| {
         let rule = *rec.rules.get(pid)?;
-        let mut push = |kind, start, end| {
-            out.push(Candidate {
-                start,
-                end,
-                found: Found::Pii {
-                    kind,
-                    layer: Layer::Recognizer,
-                    known: None,
-                },
-            })
-        };
         let m = text.get(start..end)?;
         match rule {
-            Rule::Email => {
-                let after_ok = !char_at(text, end).is_some_and(|c| c.is_alphanumeric());
-                after_ok.then(|| push(PiiKind::Email, start, end))?;
-                Some(end)
-            }
             Rule::Iban => {
                 let end = iban_end(text, start, end)?;
                 push(PiiKind::Iban, start, end);
@@ -295,18 +277,6 @@ pub(crate) fn find(text: &str, out: &mut Vec<Candidate>) -> Result<(), PiiError>
                 push(PiiKind::Ip, start, end);
                 Some(end)
             }
-            Rule::Ipv6 => {
-                let before_ok = !char_before(text, start)
-                    .is_some_and(|c| c.is_alphanumeric() || c == ':' || c == '.');
-                let after_ok = !char_at(text, end).is_some_and(|c| c.is_alphanumeric() || c == ':');
-                let ip = m.parse::<Ipv6Addr>().ok()?;
-                // Real addresses have digits; `a::b` or `dead::beef` in prose or code do not.
-                let has_digit = m.bytes().any(|b| b.is_ascii_digit());
-                (before_ok && after_ok && has_digit && !ip.is_unspecified() && !ip.is_loopback())
-                    .then_some(())?;
-                push(PiiKind::Ip, start, end);
-                Some(end)
-            }
             Rule::DobContext => {
                 let (date_start, date_end) = date_after(rec, text, end)?;
                 push(PiiKind::Dob, date_start, date_end);
@@ -335,6 +305,112 @@ pub(crate) fn find(text: &str, out: &mut Vec<Candidate>) -> Result<(), PiiError>
         }
     });
     Ok(())
+}
+
+/// Emails, found from each `@` outwards rather than by the regex: a local part may start
+/// at any letter, so in a regex every word of prose opens a candidate the DFA must track.
+/// Local part ≤ 64 bytes (RFC 5321), labels ≤ 63, a final label of 2–24 letters.
+fn find_emails(text: &str, push: &mut impl FnMut(PiiKind, usize, usize)) {
+    let b = text.as_bytes();
+    let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let label = |c: u8| c.is_ascii_alphanumeric() || c == b'-';
+    let at_byte = |i: usize| b.get(i).copied().unwrap_or(0);
+    let mut done = 0;
+    for at in memchr::memchr_iter(b'@', b) {
+        if at < done {
+            continue;
+        }
+        let mut start = at;
+        while start > done && at - start < 64 && local(at_byte(start - 1)) {
+            start -= 1;
+        }
+        while start < at && at_byte(start) == b'.' {
+            start += 1;
+        }
+        if start == at {
+            continue;
+        }
+        // Labels after the `@`; the address ends after the last label that can be a TLD.
+        let mut end = at + 1;
+        let mut best = None;
+        let mut labels = 0;
+        loop {
+            let label_start = end;
+            while end < b.len() && end - label_start < 63 && label(at_byte(end)) {
+                end += 1;
+            }
+            if end == label_start {
+                break;
+            }
+            labels += 1;
+            let tld = b.get(label_start..end).unwrap_or_default();
+            if labels >= 2
+                && (2..=24).contains(&tld.len())
+                && tld.iter().all(u8::is_ascii_alphabetic)
+            {
+                best = Some(end);
+            }
+            if at_byte(end) == b'.' && label(at_byte(end + 1)) {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        let Some(end) = best else {
+            continue;
+        };
+        if char_at(text, end).is_some_and(char::is_alphanumeric) {
+            continue;
+        }
+        push(PiiKind::Email, start, end);
+        done = end;
+    }
+}
+
+/// IPv6 addresses, found from each `:` outwards: the maximal run of hex digits, `:` and
+/// `.` around it must parse (`std::net`), hold a digit, and not be `::` or `::1`.
+fn find_ipv6(text: &str, push: &mut impl FnMut(PiiKind, usize, usize)) {
+    let b = text.as_bytes();
+    let v6 = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
+    let at_byte = |i: usize| b.get(i).copied().unwrap_or(0);
+    let mut done = 0;
+    for colon in memchr::memchr_iter(b':', b) {
+        if colon < done {
+            continue;
+        }
+        let mut start = colon;
+        while start > done && colon - start < 45 && v6(at_byte(start - 1)) {
+            start -= 1;
+        }
+        let mut end = colon + 1;
+        while end < b.len() && end - start < 64 && v6(at_byte(end)) {
+            end += 1;
+        }
+        done = end;
+        // Sentence punctuation after an address is not part of it.
+        while end > colon + 1 && at_byte(end - 1) == b'.' {
+            end -= 1;
+        }
+        if end >= 2 && at_byte(end - 1) == b':' && at_byte(end - 2) != b':' {
+            end -= 1;
+        }
+        let Some(candidate) = text.get(start..end) else {
+            continue;
+        };
+        let boundary_ok = !char_before(text, start).is_some_and(char::is_alphanumeric)
+            && !char_at(text, end).is_some_and(|c| c.is_alphanumeric() || c == ':');
+        if !boundary_ok
+            || candidate.bytes().filter(|&c| c == b':').count() < 2
+            || !candidate.bytes().any(|c| c.is_ascii_digit())
+        {
+            continue;
+        }
+        if let Ok(ip) = candidate.parse::<Ipv6Addr>() {
+            if !ip.is_unspecified() && !ip.is_loopback() {
+                push(PiiKind::Ip, start, end);
+            }
+        }
+    }
 }
 
 /// The end of the IBAN starting at `start`: the pattern may run into following capitals, so

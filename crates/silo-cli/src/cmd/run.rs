@@ -51,6 +51,8 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         silo_exe,
         llm: crate::cmd::llm_from_env(&ctx.data_dir)?,
         audit_durability: args.audit_durability,
+        smtp: silo_membrane::connectors::smtp::SmtpConfig::from_env()
+            .context("SILO_SMTP_URL / SILO_SMTP_FROM")?,
     };
     let inv = Invocation {
         agent_dir: args.agent,

@@ -149,7 +149,7 @@ pub(super) fn send(
     rec.fact("message_id", message.message_id.as_str());
     let outcome = call.services.outbox().send(&message).map_err(|e| {
         tracing::error!(error = %e, "outbox connector failed");
-        ApiError::new(ErrorCode::Internal, "the outbox failed; nothing was sent")
+        ApiError::new(ErrorCode::Internal, "the message could not be confirmed as sent; retrying with the same idempotency key never sends it twice")
     })?;
     match outcome {
         SendOutcome::Queued => {
