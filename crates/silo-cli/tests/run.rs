@@ -33,6 +33,45 @@ fn dirs() -> Dirs {
     }
 }
 
+/// Writes an agent folder `<root>/<name>` with `files` (relative path, contents), readable
+/// by the agent's own uid (directories 0755, files 0644).
+fn agent_folder(d: &Dirs, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let agent = d.root.join(name);
+    for (path, contents) in files {
+        let file = agent.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, contents).unwrap();
+        readable(&file);
+    }
+    for dir in [&d.root, &agent, &agent.join("templates")] {
+        if dir.exists() {
+            readable(dir);
+        }
+    }
+    agent
+}
+
+/// World-readable (and, for directories, searchable): the agent runs under its own uid.
+fn readable(path: &Path) {
+    let mode = if path.is_dir() { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `silo run` for cus_001/case_001 with an LLM upstream configured.
+fn run_with_llm(d: &Dirs, agent: &Path, url: &str, key: &str) -> Output {
+    silo()
+        .arg("--data-dir")
+        .arg(&d.data)
+        .args(["run", "--agent"])
+        .arg(agent)
+        .args(["--customer", "cus_001", "--case", "case_001", "--run-dir"])
+        .arg(&d.run)
+        .env("SILO_LLM_URL", url)
+        .env("SILO_LLM_API_KEY", key)
+        .output()
+        .unwrap()
+}
+
 fn run(d: &Dirs, agent: &Path, customer: &str, case: &str, input: &str, extra: &[&str]) -> Output {
     silo()
         .arg("--data-dir")
@@ -219,20 +258,16 @@ fn hostile_agent_is_refused_at_every_door_and_sees_no_raw_pii() {
         return;
     }
     let d = dirs();
-    let agent = d.root.join("hostile-agent");
-    std::fs::create_dir_all(agent.join("templates")).unwrap();
-    std::fs::write(agent.join("agent.yaml"), HOSTILE_YAML).unwrap();
-    std::fs::write(agent.join("main.py"), HOSTILE_MAIN).unwrap();
-    std::fs::write(
-        agent.join("templates/refund_issued.email"),
-        HOSTILE_TEMPLATE,
-    )
-    .unwrap();
-    std::fs::write(
-        agent.join("templates/internal_memo.email"),
-        HOSTILE_TEMPLATE,
-    )
-    .unwrap();
+    let agent = agent_folder(
+        &d,
+        "hostile-agent",
+        &[
+            ("agent.yaml", HOSTILE_YAML),
+            ("main.py", HOSTILE_MAIN),
+            ("templates/refund_issued.email", HOSTILE_TEMPLATE),
+            ("templates/internal_memo.email", HOSTILE_TEMPLATE),
+        ],
+    );
     // A genuine task key, minted for another cell, planted where the agent can read it.
     let init = silo()
         .arg("--data-dir")
@@ -262,18 +297,7 @@ fn hostile_agent_is_refused_at_every_door_and_sees_no_raw_pii() {
         .unwrap();
     assert!(other.status.success(), "{}", text(&other));
     std::fs::write(agent.join("other_cell.key"), &other.stdout).unwrap();
-    for p in [&d.root, &agent, &agent.join("templates")] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    for f in [
-        "agent.yaml",
-        "main.py",
-        "other_cell.key",
-        "templates/refund_issued.email",
-        "templates/internal_memo.email",
-    ] {
-        std::fs::set_permissions(agent.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
+    readable(&agent.join("other_cell.key"));
 
     let o = run(
         &d,
@@ -435,28 +459,13 @@ fn agent_reaches_the_llm_only_through_the_membrane_with_the_key_outside_the_cell
         return;
     }
     let d = dirs();
-    let agent = d.root.join("llm-agent");
-    std::fs::create_dir_all(&agent).unwrap();
-    std::fs::write(agent.join("agent.yaml"), LLM_YAML).unwrap();
-    std::fs::write(agent.join("main.py"), LLM_MAIN).unwrap();
-    for p in [&d.root, &agent] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    for f in ["agent.yaml", "main.py"] {
-        std::fs::set_permissions(agent.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
+    let agent = agent_folder(
+        &d,
+        "llm-agent",
+        &[("agent.yaml", LLM_YAML), ("main.py", LLM_MAIN)],
+    );
     let (url, seen) = fake_llm();
-    let o = silo()
-        .arg("--data-dir")
-        .arg(&d.data)
-        .args(["run", "--agent"])
-        .arg(&agent)
-        .args(["--customer", "cus_001", "--case", "case_001", "--run-dir"])
-        .arg(&d.run)
-        .env("SILO_LLM_URL", &url)
-        .env("SILO_LLM_API_KEY", "sk-upstream-secret-123")
-        .output()
-        .unwrap();
+    let o = run_with_llm(&d, &agent, &url, "sk-upstream-secret-123");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -525,28 +534,16 @@ fn openai_style_client_reaches_the_llm_over_the_in_cell_loopback_and_nothing_els
         return;
     }
     let d = dirs();
-    let agent = d.root.join("openai-style-agent");
-    std::fs::create_dir_all(&agent).unwrap();
-    std::fs::write(agent.join("agent.yaml"), OPENAI_STYLE_YAML).unwrap();
-    std::fs::write(agent.join("main.py"), OPENAI_STYLE_MAIN).unwrap();
-    for p in [&d.root, &agent] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    for f in ["agent.yaml", "main.py"] {
-        std::fs::set_permissions(agent.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
+    let agent = agent_folder(
+        &d,
+        "openai-style-agent",
+        &[
+            ("agent.yaml", OPENAI_STYLE_YAML),
+            ("main.py", OPENAI_STYLE_MAIN),
+        ],
+    );
     let (url, seen) = fake_llm();
-    let o = silo()
-        .arg("--data-dir")
-        .arg(&d.data)
-        .args(["run", "--agent"])
-        .arg(&agent)
-        .args(["--customer", "cus_001", "--case", "case_001", "--run-dir"])
-        .arg(&d.run)
-        .env("SILO_LLM_URL", &url)
-        .env("SILO_LLM_API_KEY", "sk-upstream-secret-456")
-        .output()
-        .unwrap();
+    let o = run_with_llm(&d, &agent, &url, "sk-upstream-secret-456");
     let all = text(&o);
     assert!(all.contains("ANSWER echo: hello from tcp"), "{all}");
     assert!(all.contains("FORGED invalid_key"), "{all}");
@@ -593,18 +590,16 @@ fn daily_totals_hold_across_separate_runs() {
         return;
     }
     let d = dirs();
-    let agent = d.root.join("small-refund-agent");
-    std::fs::create_dir_all(&agent).unwrap();
+    let agent = agent_folder(
+        &d,
+        "small-refund-agent",
+        &[
+            ("agent.yaml", SMALL_REFUNDS_YAML),
+            ("main.py", SMALL_REFUNDS_MAIN),
+        ],
+    );
     std::fs::create_dir_all(&d.data).unwrap();
-    std::fs::write(agent.join("agent.yaml"), SMALL_REFUNDS_YAML).unwrap();
-    std::fs::write(agent.join("main.py"), SMALL_REFUNDS_MAIN).unwrap();
     std::fs::write(d.data.join("policy.yaml"), DAILY_POLICY).unwrap();
-    for p in [&d.root, &agent] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    for f in ["agent.yaml", "main.py"] {
-        std::fs::set_permissions(agent.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
     // Two tasks, two processes, two customers: each refund is within the per-refund limit,
     // together they exceed the agent's daily total.
     let first = run(&d, &agent, "cus_001", "case_001", "{}", &[]);

@@ -2,10 +2,10 @@
 //! typed task-scoped tokens (`[NAME_1]`, `[EMAIL_2]`…), keeping the token → value mapping in
 //! an encrypted vault, and hydrating tokens back — only the vault's own, only for their task.
 //!
-//! This crate owns detection ([`scan`]: the customer's [known values](KnownSet) whatever the
+//! This crate owns detection ([`scan()`]: the customer's [known values](KnownSet) whatever the
 //! spelling, and [recognizers](recognize) with validators — Luhn, IBAN mod-97, SSA rules,
 //! `std::net` parsing, context words for dates of birth), the [token format](Token) and the
-//! escape of token-shaped input (`[NAME_1]` → `⟦NAME_1⟧`), [normalisation](normalize) per
+//! escape of token-shaped input (`[NAME_1]` → `⟦NAME_1⟧`), [normalisation](normalize()) per
 //! kind, and the [`Vault`]: SQLite, AES-256-GCM envelope encryption under a master key file,
 //! an HMAC-SHA256 blind index. It must never write a plaintext value anywhere but the
 //! caller's return value — not to the database, a log or an error message — never resolve a

@@ -474,13 +474,21 @@ fn digit_context_ok(text: &str, start: usize, end: usize) -> bool {
         && !joins(after, after2)
 }
 
-/// True when one of `words` (lower case) ends within [`CONTEXT_WINDOW`] bytes before `start`.
+/// True when one of `words` (lower case) occurs within [`CONTEXT_WINDOW`] bytes before
+/// `start`, in the same sentence (the window stops at `. `, `! `, `? ` or a line break).
 fn context_before(text: &str, start: usize, words: &[&str]) -> bool {
     let from = floor_char_boundary(text, start.saturating_sub(CONTEXT_WINDOW));
-    let window = text
+    let mut window = text
         .get(from..start)
         .unwrap_or_default()
         .to_ascii_lowercase();
+    if let Some(cut) = [". ", "! ", "? ", "\n"]
+        .iter()
+        .filter_map(|end| window.rfind(end).map(|i| i + end.len()))
+        .max()
+    {
+        window.drain(..cut);
+    }
     words.iter().any(|w| window.contains(w))
 }
 

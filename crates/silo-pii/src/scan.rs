@@ -108,7 +108,40 @@ pub(crate) fn detect(text: &str, known: &KnownSet) -> Result<Vec<Candidate>, Pii
     Ok(resolve(candidates))
 }
 
+/// Resolves overlaps. Candidates rarely overlap, so they are split into clusters of
+/// mutually overlapping spans first; a lone candidate is accepted as it is and only real
+/// clusters go through [`resolve_cluster`].
 fn resolve(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
+    candidates.retain(|c| c.end > c.start);
+    candidates.sort_unstable_by_key(|c| (c.start, c.end));
+    let mut out = Vec::with_capacity(candidates.len());
+    let mut cluster: Vec<Candidate> = Vec::new();
+    let mut cluster_end = 0;
+    for c in candidates {
+        if !cluster.is_empty() && c.start >= cluster_end {
+            flush(&mut cluster, &mut out);
+        }
+        cluster_end = if cluster.is_empty() {
+            c.end
+        } else {
+            cluster_end.max(c.end)
+        };
+        cluster.push(c);
+    }
+    flush(&mut cluster, &mut out);
+    out
+}
+
+fn flush(cluster: &mut Vec<Candidate>, out: &mut Vec<Candidate>) {
+    match cluster.len() {
+        0 => {}
+        1 => out.append(cluster),
+        _ => out.extend(resolve_cluster(std::mem::take(cluster))),
+    }
+}
+
+/// The priority rules of the module docs, for one cluster of overlapping candidates.
+fn resolve_cluster(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
     candidates.sort_by_key(|c| {
         let (class, layer) = match c.found {
             Found::TokenShaped => (0u8, 0u8),

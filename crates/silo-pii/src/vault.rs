@@ -1,5 +1,5 @@
 //! `Vault`: the only place a token's value lives. SQLite in WAL mode; values sealed with
-//! the tenant's keys ([`envelope`](crate::envelope)); lookups by blind index.
+//! the tenant's keys (see `envelope.rs`); lookups by blind index.
 //!
 //! Layout of `<dir>`: `pii-master.key` (0600, 32 bytes) and `vault.db` (+ `-wal`, `-shm`),
 //! created 0600 in a 0700 directory when missing. The database holds, per token: tenant,
