@@ -4,18 +4,29 @@
 //! message's recipient — happens here too. Errors never carry a value: a vault failure is an
 //! `internal` error whose detail goes to the host's log.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
-use silo_pii::{KnownSet, PiiKind, Vault};
+use silo_pii::{KnownSet, KnownValue, PiiKind, Vault};
 
 use crate::connectors::ConnectorError;
 use crate::wire::{ApiError, ErrorCode};
+
+/// Most tasks whose compiled known values are kept.
+const KNOWN_CACHE_TASKS: usize = 1024;
+
+type KnownCache = HashMap<String, (u64, Arc<KnownSet>)>;
 
 /// The vault, as the membrane uses it.
 #[derive(Debug)]
 pub(crate) struct Privacy {
     vault: Vault,
+    /// Compiling a customer's known values costs ~0.6 ms, more than the rest of a request:
+    /// kept per task, keyed by a fingerprint of the values so a changed record recompiles.
+    known: Mutex<KnownCache>,
 }
 
 fn vault_failed(e: &silo_pii::PiiError) -> ApiError {
@@ -38,12 +49,40 @@ impl Privacy {
             connector: "vault",
             reason: e.to_string(),
         })?;
-        Ok(Self { vault })
+        Ok(Self::new(vault))
     }
 
     /// A privacy layer over a given vault.
     pub(crate) fn new(vault: Vault) -> Self {
-        Self { vault }
+        Self {
+            vault,
+            known: Mutex::default(),
+        }
+    }
+
+    /// The compiled known values of a task's customer.
+    pub(crate) fn known(
+        &self,
+        task: &str,
+        values: Vec<KnownValue>,
+    ) -> Result<Arc<KnownSet>, ApiError> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for v in &values {
+            (v.kind.as_str(), v.value.as_str()).hash(&mut h);
+        }
+        let fingerprint = h.finish();
+        let mut cache = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((f, set)) = cache.get(task) {
+            if *f == fingerprint {
+                return Ok(set.clone());
+            }
+        }
+        let set = Arc::new(KnownSet::new(&values).map_err(|e| vault_failed(&e))?);
+        if cache.len() >= KNOWN_CACHE_TASKS {
+            cache.clear();
+        }
+        cache.insert(task.to_string(), (fingerprint, set.clone()));
+        Ok(set)
     }
 
     /// The task-scoped token for a schema-declared PII value.

@@ -102,8 +102,10 @@ impl Services {
             MembraneError::InvalidConfig(format!("cannot tokenise the task input: {}", e.message))
         };
         let known = match self.connectors.data.customer(customer)? {
-            Some(record) => crate::routes::known_values(&record).map_err(fail)?,
-            None => silo_pii::KnownSet::empty(),
+            Some(record) => {
+                crate::routes::known_values(&self.privacy, task, &record).map_err(fail)?
+            }
+            None => std::sync::Arc::new(silo_pii::KnownSet::empty()),
         };
         let tokenised = self.privacy.json(task, input, &known).map_err(fail)?;
         self.connectors.outcomes.put_input(task, &tokenised)?;

@@ -3,6 +3,8 @@
 //! case always come from the verified task key, never from the body; there is no route that
 //! takes SQL.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use silo_pii::{KnownSet, KnownValue};
@@ -64,21 +66,25 @@ pub(crate) fn load_customer(call: &Call<'_>) -> Result<CustomerRecord, ApiError>
 
 /// The task customer's known values; none (recognizers only) when the customer has no
 /// record.
-pub(crate) fn known_for_task(call: &Call<'_>) -> Result<KnownSet, ApiError> {
+pub(crate) fn known_for_task(call: &Call<'_>) -> Result<Arc<KnownSet>, ApiError> {
     match call
         .services
         .data()
         .customer(&call.creds.task().customer)
         .map_err(internal)?
     {
-        Some(record) => known_values(&record),
-        None => Ok(KnownSet::empty()),
+        Some(record) => known_values(&call.services.privacy, &call.creds.task().task, &record),
+        None => Ok(Arc::new(KnownSet::empty())),
     }
 }
 
 /// The customer's identifying values, so free text mentioning them is tokenised whatever
-/// the spelling.
-pub(crate) fn known_values(record: &CustomerRecord) -> Result<KnownSet, ApiError> {
+/// the spelling. Compiled once per task and values (`Privacy::known`).
+pub(crate) fn known_values(
+    privacy: &crate::privacy::Privacy,
+    task: &str,
+    record: &CustomerRecord,
+) -> Result<Arc<KnownSet>, ApiError> {
     let values: Vec<KnownValue> = record
         .fields
         .iter()
@@ -92,13 +98,7 @@ pub(crate) fn known_values(record: &CustomerRecord) -> Result<KnownSet, ApiError
             }
         })
         .collect();
-    KnownSet::new(&values).map_err(|e| {
-        tracing::error!(error = %e, "cannot build the customer's known values");
-        ApiError::new(
-            ErrorCode::Internal,
-            "the privacy layer failed; nothing was returned",
-        )
-    })
+    privacy.known(task, values)
 }
 
 /// One field's value as the cell may see it.
@@ -173,7 +173,7 @@ pub(super) fn customer(
         rec,
     )?;
     let record = load_customer(call)?;
-    let known = known_values(&record)?;
+    let known = known_values(&call.services.privacy, &call.creds.task().task, &record)?;
     let mut out = Map::new();
     for f in &fields {
         let Some(spec) = customer_field(f) else {
@@ -204,7 +204,7 @@ pub(super) fn orders(
 ) -> Result<Value, ApiError> {
     authorize_related(call, "orders", rec)?;
     let record = load_customer(call)?;
-    let known = known_values(&record)?;
+    let known = known_values(&call.services.privacy, &call.creds.task().task, &record)?;
     let orders = call
         .services
         .data()
@@ -234,7 +234,7 @@ pub(super) fn history(
 ) -> Result<Value, ApiError> {
     authorize_related(call, "history", rec)?;
     let record = load_customer(call)?;
-    let known = known_values(&record)?;
+    let known = known_values(&call.services.privacy, &call.creds.task().task, &record)?;
     let entries = call
         .services
         .data()
