@@ -1,0 +1,41 @@
+//! silo-router is the router kernel's deterministic core: the events a task goes through,
+//! its states and the fixed transition map, the routing table with its escalation-chain
+//! check, YAML workflows, the durable store (tasks, append-only events, a leased job
+//! queue) behind [`Store`], and the [`Kernel`] that submits tasks and steps the queue,
+//! dispatching through the [`Dispatcher`] seam.
+//!
+//! It must never: change a task's state except through the transition map; apply a state
+//! change without its event and follow-up work in the same transaction; follow an
+//! escalation that the escalating agent's base key does not list; let a redirect loop run
+//! past its limit; or read the clock or a random source (time and sampling are inputs).
+#![forbid(unsafe_code)]
+
+mod decide;
+mod dispatch;
+mod events;
+mod kernel;
+mod routing;
+mod shadow;
+mod state;
+mod store;
+mod task;
+mod transition;
+mod workflow;
+
+pub use decide::{decide, single_next};
+pub use dispatch::{DispatchError, Dispatcher};
+pub use events::{AgentResult, Event, EventKind, Signal};
+pub use kernel::{Kernel, KernelConfig, KernelError, StepOutcome, StepReport};
+pub use routing::{
+    AgentInfo, AgentKind, Entry, EscalationTarget, RoutingConfig, RoutingError, RoutingTable,
+};
+pub use shadow::ShadowSampling;
+pub use state::State;
+pub use store::{Job, SqliteStore, Store, StoreError, StoredEvent};
+pub use task::{
+    DispatchRecord, PendingResult, Return, RunState, ShadowState, TaskId, TaskSpec, TaskView,
+};
+pub use transition::{apply, create, lookup, Effect, JobKind, Next, Rule, TransitionError, RULES};
+pub use workflow::{
+    Decision, ErrorAction, Known, OnError, Stage, Workflow, WorkflowError, DEFAULT_MAX_REDIRECTS,
+};

@@ -1,0 +1,129 @@
+//! Durable state behind a trait, so PostgreSQL can take over from the embedded SQLite:
+//! tasks, the append-only event log, and the queue of work with leases (a job whose lease
+//! expired is claimed again, so dispatch is at-least-once; side effects are idempotent).
+//! [`Store::apply_all`] checks the transition map, writes the new state, appends the events
+//! and replaces the task's queued work in one transaction.
+
+mod sqlite;
+
+use std::path::PathBuf;
+
+use crate::events::Event;
+use crate::task::{TaskId, TaskView};
+use crate::transition::{JobKind, TransitionError};
+
+pub use sqlite::SqliteStore;
+
+/// Queued work for one task, as claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The job's id.
+    pub id: u64,
+    /// The task.
+    pub task: TaskId,
+    /// What to do.
+    pub kind: JobKind,
+    /// How many times it was claimed (this claim included); the claim's fencing token.
+    pub attempt: u32,
+    /// Until when (Unix seconds) this claim holds it.
+    pub lease_until: u64,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its position in the log (strictly increasing).
+    pub seq: u64,
+    /// The task.
+    pub task: TaskId,
+    /// When (Unix seconds).
+    pub at: u64,
+    /// The event.
+    pub event: Event,
+}
+
+/// The store failed or refused.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The transition map refused an event; nothing was written.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The task does not exist.
+    #[error("task `{0}` does not exist")]
+    UnknownTask(TaskId),
+    /// The job was completed, replaced or claimed again by someone else (its lease
+    /// expired); the caller's result is stale and nothing was written.
+    #[error("job {job} of task `{task}` is no longer held by attempt {attempt}")]
+    LeaseLost {
+        /// The job.
+        job: u64,
+        /// The task.
+        task: TaskId,
+        /// The caller's attempt.
+        attempt: u32,
+    },
+    /// Stored data does not read back.
+    #[error("router store is corrupt: {0}")]
+    Corrupt(String),
+    /// The database directory.
+    #[error("router store `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The database failed.
+    #[error("router store: {context}: {source}")]
+    Backend {
+        /// What the store was doing.
+        context: &'static str,
+        /// The backend's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Durable tasks, events and queue.
+pub trait Store {
+    /// Creates a task from the `TaskCreated` event `build` returns for the task's sequence
+    /// number (1, 2, …), and queues its dispatch.
+    fn create(&self, at: u64, build: &mut dyn FnMut(u64) -> Event) -> Result<TaskView, StoreError>;
+
+    /// The task, if it exists.
+    fn get(&self, task: &TaskId) -> Result<Option<TaskView>, StoreError>;
+
+    /// Applies `events` in order in one transaction: each must be allowed by the
+    /// transition map from the state the previous one left. With `fence`, the job must
+    /// still be held by that claim (else [`StoreError::LeaseLost`]).
+    fn apply_all(
+        &self,
+        task: &TaskId,
+        events: &[Event],
+        at: u64,
+        fence: Option<&Job>,
+    ) -> Result<TaskView, StoreError>;
+
+    /// [`Store::apply_all`] with one event.
+    fn apply(
+        &self,
+        task: &TaskId,
+        event: &Event,
+        at: u64,
+        fence: Option<&Job>,
+    ) -> Result<TaskView, StoreError> {
+        self.apply_all(task, std::slice::from_ref(event), at, fence)
+    }
+
+    /// Claims the oldest job that is unclaimed or whose lease expired by `now`, for
+    /// `lease_secs`.
+    fn claim_next(&self, now: u64, lease_secs: u64) -> Result<Option<Job>, StoreError>;
+
+    /// Removes the job if this claim still holds it; `false` when it no longer does.
+    fn complete(&self, job: &Job) -> Result<bool, StoreError>;
+
+    /// Tasks waiting in the inbox of the human pool `pool`, oldest first.
+    fn waiting_for(&self, pool: &str) -> Result<Vec<TaskView>, StoreError>;
+
+    /// The event log, of one task or of all, in order.
+    fn events(&self, task: Option<&TaskId>) -> Result<Vec<StoredEvent>, StoreError>;
+}

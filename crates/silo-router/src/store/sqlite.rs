@@ -1,0 +1,362 @@
+//! [`SqliteStore`]: the embedded [`Store`], one SQLite file in WAL mode with
+//! `synchronous = FULL` (a transition is on disk when `apply` returns). Every write runs in
+//! a `BEGIN IMMEDIATE` transaction, so two routers on one file serialise; triggers keep the
+//! event log append-only. This is the only file that knows about SQLite.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::{Job, Store, StoreError, StoredEvent};
+use crate::events::Event;
+use crate::task::{TaskId, TaskView};
+use crate::transition::{self, Effect, JobKind};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS router_tasks (
+    seq      INTEGER PRIMARY KEY,
+    id       TEXT NOT NULL UNIQUE,
+    state    TEXT NOT NULL,
+    assignee TEXT NOT NULL,
+    view     TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS router_tasks_inbox ON router_tasks (state, assignee);
+CREATE TABLE IF NOT EXISTS router_events (
+    seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+    task TEXT NOT NULL,
+    at   INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS router_events_task ON router_events (task, seq);
+CREATE TRIGGER IF NOT EXISTS router_events_no_update BEFORE UPDATE ON router_events
+BEGIN SELECT RAISE(ABORT, 'router events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS router_events_no_delete BEFORE DELETE ON router_events
+BEGIN SELECT RAISE(ABORT, 'router events are append-only'); END;
+CREATE TABLE IF NOT EXISTS router_jobs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    task        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    attempt     INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX IF NOT EXISTS router_jobs_due ON router_jobs (lease_until, id);
+CREATE INDEX IF NOT EXISTS router_jobs_task ON router_jobs (task);
+";
+
+/// The SQLite router store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn backend(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Backend {
+        context,
+        source: Box::new(e),
+    }
+}
+
+fn to_sql(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} does not fit SQLite")))
+}
+
+fn from_sql(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative number {n}")))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, in a 0700 directory) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| StoreError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+        }
+        let existed = path.exists();
+        let conn = Connection::open(path).map_err(backend("opening the database"))?;
+        if !existed {
+            // Owner-only: task inputs may hold raw personal data. SQLite gives the `-wal`
+            // and `-shm` files the database file's mode.
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|source| {
+                StoreError::Io {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+        }
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(backend("setting the busy timeout"))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(backend("enabling WAL"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend {
+                context: "enabling WAL",
+                source: format!("journal mode is `{mode}`").into(),
+            });
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(backend("setting pragmas"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(backend("creating the schema"))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // An unfinished transaction is rolled back when dropped, so a poisoned lock still
+        // guards a sound connection.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn write(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend("starting a transaction"))
+}
+
+fn read_task(tx: &Connection, task: &TaskId) -> Result<Option<TaskView>, StoreError> {
+    let text: Option<String> = tx
+        .query_row(
+            "SELECT view FROM router_tasks WHERE id = ?1",
+            [task.as_str()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend("reading a task"))?;
+    text.map(|t| parse(&t)).transpose()
+}
+
+fn append(tx: &Transaction<'_>, task: &TaskId, at: u64, event: &Event) -> Result<(), StoreError> {
+    let kind = json(&event.kind())?;
+    tx.execute(
+        "INSERT INTO router_events (task, at, kind, body) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            task.as_str(),
+            to_sql(at)?,
+            kind.trim_matches('"'),
+            json(event)?
+        ],
+    )
+    .map_err(backend("appending an event"))?;
+    Ok(())
+}
+
+fn effect(tx: &Transaction<'_>, task: &TaskId, effect: Effect) -> Result<(), StoreError> {
+    if effect == Effect::Keep {
+        return Ok(());
+    }
+    tx.execute("DELETE FROM router_jobs WHERE task = ?1", [task.as_str()])
+        .map_err(backend("dropping a task's jobs"))?;
+    if let Effect::Enqueue(kind) = effect {
+        tx.execute(
+            "INSERT INTO router_jobs (task, kind) VALUES (?1, ?2)",
+            params![task.as_str(), kind.as_str()],
+        )
+        .map_err(backend("queueing a job"))?;
+    }
+    Ok(())
+}
+
+fn save(tx: &Transaction<'_>, view: &TaskView) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE router_tasks SET state = ?2, assignee = ?3, view = ?4 WHERE id = ?1",
+        params![
+            view.id.as_str(),
+            view.state.as_str(),
+            view.run.agent,
+            json(view)?
+        ],
+    )
+    .map_err(backend("writing a task"))?;
+    Ok(())
+}
+
+fn holds(tx: &Transaction<'_>, job: &Job) -> Result<bool, StoreError> {
+    let found: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM router_jobs WHERE id = ?1 AND task = ?2 AND attempt = ?3",
+            params![to_sql(job.id)?, job.task.as_str(), job.attempt],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend("checking a lease"))?;
+    Ok(found.is_some())
+}
+
+impl Store for SqliteStore {
+    fn create(&self, at: u64, build: &mut dyn FnMut(u64) -> Event) -> Result<TaskView, StoreError> {
+        let mut conn = self.lock();
+        let tx = write(&mut conn)?;
+        let last: i64 = tx
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM router_tasks", [], |r| {
+                r.get(0)
+            })
+            .map_err(backend("numbering a task"))?;
+        let seq = from_sql(last)? + 1;
+        let id = TaskId::from_seq(seq);
+        let event = build(seq);
+        let (view, follow_up) = transition::create(id.clone(), &event)?;
+        tx.execute(
+            "INSERT INTO router_tasks (seq, id, state, assignee, view) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                to_sql(seq)?,
+                id.as_str(),
+                view.state.as_str(),
+                view.run.agent,
+                json(&view)?
+            ],
+        )
+        .map_err(backend("creating a task"))?;
+        append(&tx, &id, at, &event)?;
+        effect(&tx, &id, follow_up)?;
+        tx.commit().map_err(backend("committing"))?;
+        Ok(view)
+    }
+
+    fn get(&self, task: &TaskId) -> Result<Option<TaskView>, StoreError> {
+        read_task(&self.lock(), task)
+    }
+
+    fn apply_all(
+        &self,
+        task: &TaskId,
+        events: &[Event],
+        at: u64,
+        fence: Option<&Job>,
+    ) -> Result<TaskView, StoreError> {
+        let mut conn = self.lock();
+        let tx = write(&mut conn)?;
+        if let Some(job) = fence {
+            if job.task != *task || !holds(&tx, job)? {
+                return Err(StoreError::LeaseLost {
+                    job: job.id,
+                    task: job.task.clone(),
+                    attempt: job.attempt,
+                });
+            }
+        }
+        let mut view =
+            read_task(&tx, task)?.ok_or_else(|| StoreError::UnknownTask(task.clone()))?;
+        for event in events {
+            let (next, follow_up) = transition::apply(&view, event)?;
+            append(&tx, task, at, event)?;
+            effect(&tx, task, follow_up)?;
+            view = next;
+        }
+        save(&tx, &view)?;
+        tx.commit().map_err(backend("committing"))?;
+        Ok(view)
+    }
+
+    fn claim_next(&self, now: u64, lease_secs: u64) -> Result<Option<Job>, StoreError> {
+        let mut conn = self.lock();
+        let tx = write(&mut conn)?;
+        let row: Option<(i64, String, String, u32)> = tx
+            .query_row(
+                "SELECT id, task, kind, attempt FROM router_jobs
+                 WHERE lease_until <= ?1 ORDER BY id LIMIT 1",
+                [to_sql(now)?],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(backend("finding a due job"))?;
+        let Some((id, task, kind, attempt)) = row else {
+            return Ok(None);
+        };
+        let kind = JobKind::from_name(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("job {id} has kind `{kind}`")))?;
+        let lease_until = now.saturating_add(lease_secs);
+        let attempt = attempt.saturating_add(1);
+        tx.execute(
+            "UPDATE router_jobs SET lease_until = ?2, attempt = ?3 WHERE id = ?1",
+            params![id, to_sql(lease_until)?, attempt],
+        )
+        .map_err(backend("leasing a job"))?;
+        tx.commit().map_err(backend("committing"))?;
+        Ok(Some(Job {
+            id: from_sql(id)?,
+            task: TaskId(task),
+            kind,
+            attempt,
+            lease_until,
+        }))
+    }
+
+    fn complete(&self, job: &Job) -> Result<bool, StoreError> {
+        let removed = self
+            .lock()
+            .execute(
+                "DELETE FROM router_jobs WHERE id = ?1 AND attempt = ?2",
+                params![to_sql(job.id)?, job.attempt],
+            )
+            .map_err(backend("completing a job"))?;
+        Ok(removed == 1)
+    }
+
+    fn waiting_for(&self, pool: &str) -> Result<Vec<TaskView>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT view FROM router_tasks WHERE state = 'waiting_for_human' AND assignee = ?1
+                 ORDER BY seq",
+            )
+            .map_err(backend("reading an inbox"))?;
+        let rows = stmt
+            .query_map([pool], |r| r.get::<_, String>(0))
+            .map_err(backend("reading an inbox"))?;
+        rows.map(|row| parse(&row.map_err(backend("reading an inbox"))?))
+            .collect()
+    }
+
+    fn events(&self, task: Option<&TaskId>) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, task, at, body FROM router_events
+                 WHERE ?1 IS NULL OR task = ?1 ORDER BY seq",
+            )
+            .map_err(backend("reading events"))?;
+        let rows = stmt
+            .query_map([task.map(TaskId::as_str)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(backend("reading events"))?;
+        rows.map(|row| {
+            let (seq, task, at, body) = row.map_err(backend("reading events"))?;
+            Ok(StoredEvent {
+                seq: from_sql(seq)?,
+                task: TaskId(task),
+                at: from_sql(at)?,
+                event: parse(&body)?,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,16 @@
+//! The silo-router integration tests: one binary, one module per concern.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "all/support.rs"]
+mod support;
+
+#[path = "all/escalation.rs"]
+mod escalation;
+#[path = "all/kernel.rs"]
+mod kernel;
+#[path = "all/store.rs"]
+mod store;
+#[path = "all/transitions.rs"]
+mod transitions;
+#[path = "all/workflow.rs"]
+mod workflow;

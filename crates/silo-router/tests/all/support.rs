@@ -1,0 +1,193 @@
+//! Shared fixtures: a routing table, two workflows, a scripted dispatcher and a kernel on
+//! a fresh SQLite store.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde_json::json;
+use silo_router::{
+    AgentResult, DispatchError, Dispatcher, Event, Kernel, KernelConfig, RoutingTable, SqliteStore,
+    TaskId, TaskSpec, TaskView, Workflow,
+};
+
+pub const ROUTING: &str = "
+agents:
+  refund-agent:   { escalate: [manager-agent, human], human: support-humans }
+  manager-agent:  { escalate: [support-humans] }
+  intent-agent:   {}
+  order-agent:    {}
+  response-agent: {}
+  ping-agent:     {}
+  pong-agent:     {}
+  support-humans: { type: human }
+  human-agent:    { type: human }
+routes:
+  refund: { agent: refund-agent }
+  incoming: { workflow: incoming-message }
+default_human: support-humans
+";
+
+pub const INCOMING: &str = "
+name: incoming-message
+stages:
+  - agent: intent-agent
+    302: { order-agent: \"order questions\" }
+    301: { support-workflow: \"complex cases\" }
+    max_redirects: 3
+  - agent: response-agent
+on_error: { 400: human-agent, 500: abort }
+";
+
+pub const SUPPORT: &str = "
+name: support-workflow
+stages:
+  - agent: manager-agent
+";
+
+pub fn routing() -> RoutingTable {
+    let workflows = vec![
+        Workflow::from_yaml(INCOMING).unwrap(),
+        Workflow::from_yaml(SUPPORT).unwrap(),
+    ];
+    RoutingTable::from_yaml(ROUTING, workflows).unwrap()
+}
+
+/// Answers from a per-agent script, `done` when the script is empty; records every call.
+#[derive(Debug, Default)]
+pub struct Scripted {
+    script: Mutex<BTreeMap<String, VecDeque<Result<AgentResult, DispatchError>>>>,
+    pub calls: Mutex<Vec<(TaskId, String, String)>>,
+}
+
+impl Scripted {
+    pub fn then(&self, agent: &str, result: AgentResult) -> &Self {
+        self.then_err(agent, Ok(result))
+    }
+
+    pub fn then_err(&self, agent: &str, result: Result<AgentResult, DispatchError>) -> &Self {
+        self.script
+            .lock()
+            .unwrap()
+            .entry(agent.to_owned())
+            .or_default()
+            .push_back(result);
+        self
+    }
+
+    /// (task, agent) of every call, in order.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, a, _)| (t.0.clone(), a.clone()))
+            .collect()
+    }
+
+    /// The task key ids handed out, in order.
+    pub fn jtis(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.2.clone())
+            .collect()
+    }
+}
+
+impl Dispatcher for Scripted {
+    fn dispatch(&self, task: &TaskView, agent: &str) -> Result<AgentResult, DispatchError> {
+        let jti = task.dispatch.as_ref().unwrap().task_key_jti.clone();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((task.id.clone(), agent.to_owned(), jti));
+        let next = self
+            .script
+            .lock()
+            .unwrap()
+            .get_mut(agent)
+            .and_then(VecDeque::pop_front);
+        next.unwrap_or_else(|| Ok(done(&format!("{agent} done"))))
+    }
+}
+
+pub type TestKernel = Kernel<SqliteStore, Scripted>;
+
+pub fn kernel_at(path: &Path, config: KernelConfig) -> TestKernel {
+    Kernel::new(
+        SqliteStore::open(path).unwrap(),
+        Scripted::default(),
+        routing(),
+        config,
+    )
+}
+
+pub fn kernel(dir: &tempfile::TempDir) -> TestKernel {
+    kernel_at(&dir.path().join("router.db"), KernelConfig::default())
+}
+
+pub fn spec(entry: &str) -> TaskSpec {
+    TaskSpec {
+        entry: entry.to_owned(),
+        customer: "cust-1".into(),
+        case: "case-1".into(),
+        input: json!({"message": "where is my refund?"}),
+    }
+}
+
+pub fn done(summary: &str) -> AgentResult {
+    AgentResult::Done {
+        summary: summary.to_owned(),
+        assets: Vec::new(),
+    }
+}
+
+pub fn escalate(target: &str) -> AgentResult {
+    AgentResult::Escalate {
+        target: target.to_owned(),
+        reason: "over my limit".into(),
+        recommendation: "refund 80 USD".into(),
+    }
+}
+
+pub fn soft(target: &str) -> AgentResult {
+    AgentResult::SoftRedirect {
+        target: target.to_owned(),
+        summary: format!("ask {target}"),
+    }
+}
+
+pub fn hard(target: &str) -> AgentResult {
+    AgentResult::HardRedirect {
+        target: target.to_owned(),
+        summary: format!("over to {target}"),
+    }
+}
+
+/// The task's event kinds, in order, as their JSON tags.
+pub fn kinds(kernel: &TestKernel, task: &TaskId) -> Vec<String> {
+    kernel
+        .events(task)
+        .unwrap()
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e.event.kind())
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The task's events.
+pub fn events(kernel: &TestKernel, task: &TaskId) -> Vec<Event> {
+    kernel
+        .events(task)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+}
