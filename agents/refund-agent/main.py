@@ -5,6 +5,7 @@ import re
 import silo
 
 DAMAGE_WORDS = ("damaged", "dented", "broken", "late", "never arrived", "cracked")
+MANAGER = "manager-agent"
 
 
 def pick_order(message, orders):
@@ -27,8 +28,9 @@ def main():
         return
     amount = int(order["total_cents"])
     if amount > limit:
+        allowed = task["capabilities"].get("escalate") or []
         silo.escalate(
-            "human",
+            MANAGER if MANAGER in allowed else "human",
             f"refund of {amount} cents is over my limit of {limit}",
             f"approve a refund of {amount} cents for {order['id']}",
         )

@@ -47,6 +47,9 @@ pub struct Ctx {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Submit tasks to the router kernel; read tasks, events and the human inbox.
+    #[command(subcommand)]
+    Task(cmd::task::TaskCmd),
     /// Run one agent invocation end to end (cell + membrane + keys + audit), no router.
     Run(Box<cmd::run::RunArgs>),
     /// Run and manage cells: one sandboxed agent invocation each.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(*a, &ctx),
+        Command::Task(c) => cmd::task::run(c, &ctx),
         Command::Cell(c) => cmd::cell::run(c, &ctx),
         Command::Keys(c) => cmd::keys::run(c, &ctx),
         Command::Policy(c) => cmd::policy::run(c, &ctx),

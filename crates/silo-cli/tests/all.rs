@@ -9,6 +9,7 @@ mod bad_input;
 mod pii;
 mod run;
 mod spawn;
+mod task;
 mod unprivileged;
 
 use std::process::{Command, Output};

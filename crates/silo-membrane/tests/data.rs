@@ -86,7 +86,7 @@ async fn orders_and_history_free_text_is_tokenised() {
     let a = c.post("/v1/data/orders", &json!({})).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     let orders = a.body["orders"].as_array().unwrap();
-    assert_eq!(orders.len(), 2);
+    assert_eq!(orders.len(), 3);
     assert_eq!(orders[1]["total_cents"], 4599);
     assert_eq!(orders[1]["items"], json!(["Kettle"]));
     let h = c.post("/v1/data/history", &json!({})).await;

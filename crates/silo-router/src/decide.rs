@@ -210,6 +210,12 @@ fn resolve(routing: &RoutingTable, run: &RunState, decision: Decision, limit: u3
                 if !to.human {
                     next.redirects += 1;
                 }
+                // What the next agent (or person) is told: who handed over, why, and what
+                // they recommend. Tokenised text, as the agent wrote it.
+                next.summary = Some(format!(
+                    "escalated by {}: {reason}; recommends: {recommendation}",
+                    run.agent
+                ));
                 Event::Escalated {
                     from: run.agent.clone(),
                     target: to.name,

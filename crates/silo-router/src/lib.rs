@@ -2,7 +2,8 @@
 //! its states and the fixed transition map, the routing table with its escalation-chain
 //! check, YAML workflows, the durable store (tasks, append-only events, a leased job
 //! queue) behind [`Store`], and the [`Kernel`] that submits tasks and steps the queue,
-//! dispatching through the [`Dispatcher`] seam.
+//! dispatching through the [`Dispatcher`] seam — in production [`CellDispatcher`], one real
+//! cell per agent turn through `silo-invoke`.
 //!
 //! It must never: change a task's state except through the transition map; apply a state
 //! change without its event and follow-up work in the same transaction; follow an
@@ -10,6 +11,7 @@
 //! past its limit; or read the clock or a random source (time and sampling are inputs).
 #![forbid(unsafe_code)]
 
+mod cells;
 mod decide;
 mod dispatch;
 mod events;
@@ -22,6 +24,7 @@ mod task;
 mod transition;
 mod workflow;
 
+pub use cells::{agent_result, routing_from_agents_dir, CellDispatcher, DEFAULT_HUMAN_POOL};
 pub use decide::{decide, single_next};
 pub use dispatch::{DispatchError, Dispatcher};
 pub use events::{AgentResult, Event, EventKind, Signal};

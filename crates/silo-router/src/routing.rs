@@ -154,6 +154,9 @@ pub enum RoutingError {
     /// No human pool for the agent.
     #[error("agent `{0}` has no human pool and the table has no `default_human`")]
     NoHumanPool(String),
+    /// The agents directory or one of its manifests cannot be read.
+    #[error("{0}")]
+    AgentsDir(String),
 }
 
 /// The validated routing table, with its workflows.

@@ -30,7 +30,7 @@ pub struct Job {
 }
 
 /// An event as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoredEvent {
     /// Its position in the log (strictly increasing).
     pub seq: u64,

@@ -7,6 +7,7 @@ pub mod membrane;
 pub mod pii;
 pub mod policy;
 pub mod run;
+pub mod task;
 
 /// The exit code for an error that stopped a command: 125 when a cell could
 /// not be set up (as container runtimes do), 127 for a command not found in

@@ -276,6 +276,7 @@ INSERT INTO customers VALUES
 INSERT INTO orders VALUES
  ('ord_1001','cus_001',1763000000,'delivered',4599,'USD','[\"Kettle\"]','Left with neighbour; Jane Smith called, kettle arrived dented. Call back on 555-010-2030.'),
  ('ord_1002','cus_001',1763500000,'shipped',12900,'USD','[\"Espresso machine\",\"Descaler\"]','Customer asked for delivery to 12 Harbour Street, Springfield only.'),
+ ('ord_1003','cus_001',1762500000,'delivered',70000,'USD','[\"Sofa\"]','Delivered by the courier; one leg was broken on arrival.'),
  ('ord_2001','cus_002',1762000000,'delivered',2500,'USD','[\"Tea sampler\"]',''),
  ('ord_3001','cus_003',1761000000,'returned',1599,'USD','[\"Toaster\"]','Refund owed; email li.wei@example.org when done.');
 INSERT INTO history (customer_id, at, channel, summary) VALUES
@@ -505,7 +506,7 @@ mod tests {
         assert_eq!(jane.fields.len(), CUSTOMER_FIELDS.len());
         assert!(data.customer("cus_999").unwrap().is_none());
         let orders = data.orders("cus_001").unwrap();
-        assert_eq!(orders.len(), 2);
+        assert_eq!(orders.len(), 3);
         assert!(orders.iter().all(|o| o.id.starts_with("ord_10")));
         assert_eq!(data.history("cus_002").unwrap().len(), 1);
     }

@@ -1,0 +1,176 @@
+//! `silo task`: submit a task to the router kernel and run it to rest in this process
+//! (every agent turn a real cell), and read tasks, their events and the human inbox from
+//! the router's store. The `silo serve` daemon comes later; this is the same kernel.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use silo_router::{
+    routing_from_agents_dir, CellDispatcher, Kernel, KernelConfig, SqliteStore, TaskId, TaskSpec,
+    TaskView,
+};
+
+use crate::cmd::cell::RunDir;
+use crate::Ctx;
+
+/// `silo task` commands.
+#[derive(clap::Subcommand, Debug)]
+pub enum TaskCmd {
+    /// Submit a task and run it until it completes, fails or waits for a human.
+    Submit(Box<SubmitArgs>),
+    /// Show a task.
+    Show {
+        /// The task id.
+        id: String,
+    },
+    /// A task's events, in order.
+    Events {
+        /// The task id.
+        id: String,
+    },
+    /// Tasks waiting in a human pool's inbox.
+    Inbox {
+        /// The pool.
+        #[arg(long, default_value = silo_router::DEFAULT_HUMAN_POOL)]
+        pool: String,
+    },
+}
+
+/// Arguments of `silo task submit`.
+#[derive(clap::Args, Debug)]
+pub struct SubmitArgs {
+    /// The agent (a folder of the agents directory) or route to start with.
+    #[arg(long)]
+    pub agent: String,
+    /// The customer (business database id).
+    #[arg(long)]
+    pub customer: String,
+    /// The case id.
+    #[arg(long)]
+    pub case: String,
+    /// The task input as JSON, or `@FILE`.
+    #[arg(long, default_value = "{}")]
+    pub input: String,
+    /// Where the agent folders are.
+    #[arg(long, default_value = "agents")]
+    pub agents: PathBuf,
+    #[command(flatten)]
+    pub run_dir: RunDir,
+}
+
+fn store(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
+    let path = ctx.data_dir.join("router").join("router.db");
+    SqliteStore::open(&path)
+        .with_context(|| format!("opening the router store `{}`", path.display()))
+}
+
+fn now() -> u64 {
+    silo_keys::now_unix()
+}
+
+/// Runs a `silo task` command.
+pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
+    match cmd {
+        TaskCmd::Submit(args) => submit(*args, ctx),
+        TaskCmd::Show { id } => {
+            let task = silo_router::Store::get(&store(ctx)?, &TaskId(id.clone()))?
+                .with_context(|| format!("no task `{id}`"))?;
+            print_task(&task, ctx)?;
+            Ok(0)
+        }
+        TaskCmd::Events { id } => {
+            let events = silo_router::Store::events(&store(ctx)?, Some(&TaskId(id)))?;
+            if ctx.json {
+                println!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                for e in &events {
+                    println!("#{:<5} {}", e.seq, serde_json::to_string(&e.event)?);
+                }
+            }
+            Ok(0)
+        }
+        TaskCmd::Inbox { pool } => {
+            let tasks = silo_router::Store::waiting_for(&store(ctx)?, &pool)?;
+            if ctx.json {
+                println!("{}", serde_json::to_string_pretty(&tasks)?);
+            } else if tasks.is_empty() {
+                println!("the `{pool}` inbox is empty");
+            } else {
+                for t in &tasks {
+                    println!(
+                        "{}  customer {}  case {}  {}",
+                        t.id,
+                        t.spec.customer,
+                        t.spec.case,
+                        t.run.summary.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let input: serde_json::Value = match args.input.strip_prefix('@') {
+        Some(file) => serde_json::from_str(
+            &std::fs::read_to_string(file).with_context(|| format!("reading `{file}`"))?,
+        ),
+        None => serde_json::from_str(&args.input),
+    }
+    .context("--input is not valid JSON")?;
+    let routing = routing_from_agents_dir(&args.agents)?;
+    let data_dir = ctx.data_dir.clone();
+    let run_dir = args.run_dir.path();
+    let silo_exe = std::env::current_exe().context("cannot find the running `silo` binary")?;
+    let dispatcher = CellDispatcher::new(&args.agents, move || {
+        Ok(silo_invoke::Host {
+            data_dir: data_dir.clone(),
+            run_dir: run_dir.clone(),
+            silo_exe: silo_exe.clone(),
+            llm: crate::cmd::llm_from_env(&data_dir)
+                .map_err(|e| silo_invoke::InvokeError::Invalid(e.to_string()))?,
+            audit_durability: silo_audit::Durability::Disk,
+            smtp: silo_membrane::connectors::smtp::SmtpConfig::from_env()
+                .map_err(|e| silo_invoke::InvokeError::Invalid(e.to_string()))?,
+        })
+    });
+    let kernel = Kernel::new(store(ctx)?, dispatcher, routing, KernelConfig::default());
+    let id = kernel.submit(
+        TaskSpec {
+            entry: args.agent,
+            customer: args.customer,
+            case: args.case,
+            input,
+        },
+        now(),
+    )?;
+    kernel.run_until_idle(now())?;
+    let task = kernel.task(&id)?;
+    print_task(&task, ctx)?;
+    Ok(match task.state {
+        silo_router::State::Completed => 0,
+        silo_router::State::WaitingForHuman | silo_router::State::WithHuman => 3,
+        _ => 1,
+    })
+}
+
+fn print_task(t: &TaskView, ctx: &Ctx) -> anyhow::Result<()> {
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(t)?);
+    } else {
+        println!(
+            "{}  {}  agent {}  turns {}",
+            t.id,
+            serde_json::to_value(t.state)?.as_str().unwrap_or("?"),
+            t.run.agent,
+            t.dispatches
+        );
+        if let Some(o) = &t.outcome {
+            println!("outcome: {o}");
+        } else if let Some(s) = &t.run.summary {
+            println!("last: {s}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! `silo task`: the router kernel over real cells — escalation from the refund agent to
+//! the manager agent with a fresh cell and key, and a hand-over to the human inbox.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn silo(data: &Path, run: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_silo"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("SILO_RUN_DIR", run)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{:?}\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_700_dollar_refund_goes_from_the_refund_agent_to_the_manager_and_is_paid_once() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, run) = (tmp.path().join("data"), tmp.path().join("run"));
+    let submit = [
+        "--json",
+        "task",
+        "submit",
+        "--agent",
+        "refund-agent",
+        "--customer",
+        "cus_001",
+        "--case",
+        "case_001",
+        "--input",
+        r#"{"message":"My sofa ord_1003 arrived broken!"}"#,
+    ];
+    let o = silo(&data, &run, &submit);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let task: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(task["state"], "completed", "{task}");
+    assert_eq!(task["run"]["agent"], "manager-agent");
+    assert_eq!(task["dispatches"], 2);
+    let id = task["id"].as_str().unwrap();
+    let events = silo(&data, &run, &["--json", "task", "events", id]);
+    let events: Value = serde_json::from_slice(&events.stdout).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "task_created",
+            "dispatched",
+            "agent_result",
+            "key_revoked",
+            "escalated",
+            "dispatched",
+            "agent_result",
+            "key_revoked",
+            "completed"
+        ]
+    );
+    // Each turn ran in its own cell under its own membrane task, and both keys were
+    // revoked when their cells ended.
+    let audit = silo(
+        &data,
+        &run,
+        &["--json", "audit", "query", "--action", "refund"],
+    );
+    // One JSON entry per line.
+    let refunds: Vec<Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["agent"], "manager-agent");
+    assert_eq!(refunds[0]["detail"]["amount_cents"], 70000);
+    // The same task again (say, a retry): the manager's refund is a replay.
+    let again = silo(&data, &run, &submit);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let ledger = silo(
+        &data,
+        &run,
+        &["--json", "membrane", "ledger", "--customer", "cus_001"],
+    );
+    let paid: Value = serde_json::from_slice(&ledger.stdout).unwrap();
+    assert_eq!(paid.as_array().unwrap().len(), 1, "paid once: {paid}");
+}
+
+#[test]
+fn a_message_the_agent_cannot_handle_waits_in_the_human_inbox() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, run) = (tmp.path().join("data"), tmp.path().join("run"));
+    let o = silo(
+        &data,
+        &run,
+        &[
+            "task",
+            "submit",
+            "--agent",
+            "refund-agent",
+            "--customer",
+            "cus_002",
+            "--case",
+            "case_002",
+            "--input",
+            r#"{"message":"How many loyalty points do I have?"}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let inbox = silo(&data, &run, &["--json", "task", "inbox"]);
+    let waiting: Value = serde_json::from_slice(&inbox.stdout).unwrap();
+    assert_eq!(waiting.as_array().unwrap().len(), 1, "{waiting}");
+    assert_eq!(waiting[0]["state"], "waiting_for_human");
+    assert_eq!(waiting[0]["spec"]["customer"], "cus_002");
+}
