@@ -73,8 +73,12 @@ impl Call<'_> {
         rec.decide(AuditDecision::Allow, "membrane.task_key");
     }
 
-    /// Counts a done action for rate limits and daily totals.
+    /// Counts a done action for rate limits and daily totals — only when a policy rule
+    /// counts it, since recording is a durable write.
     pub(crate) fn record_usage(&self, action: Action, amount: Option<i64>) {
+        if !self.services.policy.counts(action) {
+            return;
+        }
         self.services.counters.record(
             self.creds.base(),
             self.creds.task(),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::action::Action;
 use crate::error::PolicyError;
 use crate::rules::{Rule, RuleSpec};
 
@@ -58,6 +59,15 @@ impl Default for PolicySet {
 }
 
 impl PolicySet {
+    /// Whether any rule counts `action` (a rate limit or a daily total applies to it), so
+    /// the caller knows whether recording its usage can matter to a decision.
+    pub fn counts(&self, action: Action) -> bool {
+        self.rules.iter().any(|r| {
+            (r.rate_limit.is_some() || r.daily_total.is_some())
+                && r.actions.as_ref().is_none_or(|a| a.contains(&action))
+        })
+    }
+
     /// No operator rules: the base key's capabilities and the task key's scope decide alone.
     pub fn capabilities_only() -> Self {
         Self {

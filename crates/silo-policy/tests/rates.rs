@@ -187,3 +187,11 @@ fn capabilities_only_policy_allows_what_the_key_grants() {
         .decide(&base, &task, "refund", &refund(50_001), &ctx)
         .is_allow());
 }
+
+#[test]
+fn the_set_says_which_actions_its_rules_count() {
+    let policy = PolicySet::from_yaml_str("test", POLICY).unwrap();
+    assert!(policy.counts(Action::Refund));
+    assert!(!policy.counts(Action::KvGet));
+    assert!(!PolicySet::capabilities_only().counts(Action::Refund));
+}
