@@ -45,7 +45,7 @@ fn a_700_dollar_refund_goes_from_the_refund_agent_to_the_manager_and_is_paid_onc
         "--case",
         "case_001",
         "--input",
-        r#"{"message":"My sofa ord_1003 arrived broken!"}"#,
+        r#"{"message":"Jane Smith (jane.smith@example.com) here: my sofa ord_1003 arrived broken!"}"#,
     ];
     let o = silo(&data, &run, &submit);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -54,6 +54,20 @@ fn a_700_dollar_refund_goes_from_the_refund_agent_to_the_manager_and_is_paid_onc
     assert_eq!(task["run"]["agent"], "manager-agent");
     assert_eq!(task["dispatches"], 2);
     let id = task["id"].as_str().unwrap();
+    // The router stored the input tokenised: no raw value in its answer or on its disk.
+    let message = task["spec"]["input"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("[NAME_1] ([EMAIL_1]) here"),
+        "{message}"
+    );
+    for file in ["router.db", "router.db-wal"] {
+        let bytes = std::fs::read(data.join("router").join(file)).unwrap_or_default();
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(
+            !raw.contains("Jane Smith") && !raw.contains("jane.smith@example.com"),
+            "raw PII in {file}"
+        );
+    }
     let events = silo(&data, &run, &["--json", "task", "events", id]);
     let events: Value = serde_json::from_slice(&events.stdout).unwrap();
     let kinds: Vec<&str> = events

@@ -11,7 +11,8 @@ use serde_json::Value;
 use silo_audit::{AuditLog, Durability, Entry, Query, TaskId};
 use silo_cell::{host_ids_for, new_cell_id, CellOutcome, CellSpec};
 use silo_keys::{
-    folder_hash, new_jti, now_unix, BaseKey, KeyStore, TaskKey, BASE_AUDIENCE, TASK_AUDIENCE,
+    folder_hash, new_jti, now_unix, BaseKey, KeyStore, TaskKey, WorkflowRef, BASE_AUDIENCE,
+    TASK_AUDIENCE,
 };
 use silo_membrane::connectors::llm::LlmUpstream;
 use silo_membrane::connectors::outbox::DirOutbox;
@@ -72,6 +73,11 @@ pub struct Invocation {
     pub input: Value,
     /// The task id; a fresh one when `None`.
     pub task: Option<String>,
+    /// The router run (and stage) this turn belongs to: named in the task key, and the
+    /// scope of the task's tokens, so every turn of one run shares them.
+    pub run: Option<WorkflowRef>,
+    /// The input was already tokenised (by the router, in the run's scope): stored as is.
+    pub input_tokenised: bool,
 }
 
 /// What an invocation produced.
@@ -177,7 +183,7 @@ pub fn invoke(
         agent: manifest.name.clone(),
         customer: inv.customer.clone(),
         case: inv.case.clone(),
-        workflow: None,
+        workflow: inv.run.clone(),
         cell: cell.clone(),
     };
     let base_key = minter.mint_base(&base)?;
@@ -202,7 +208,11 @@ pub fn invoke(
         services = services.with_outbox(Box::new(relay));
     }
     let services = Arc::new(services);
-    services.set_task_input(&task, &inv.customer, &inv.input)?;
+    if inv.input_tokenised {
+        services.set_tokenised_task_input(&task, &inv.input)?;
+    } else {
+        services.set_task_input(&task, &inv.customer, &inv.input)?;
+    }
 
     let sdk = crate::sdk::install(&host.run_dir)?;
     let sockets = host.run_dir.join("sockets");

@@ -68,6 +68,16 @@ impl Call<'_> {
         }
     }
 
+    /// The scope tokens belong to: the router run the task key names (so every agent turn
+    /// of one task shares tokens, and a hand-off's `[NAME_1]` means the same person), else
+    /// the task itself.
+    pub(crate) fn privacy_scope(&self) -> &str {
+        let task = self.creds.task();
+        task.workflow
+            .as_ref()
+            .map_or(task.task.as_str(), |w| w.run.as_str())
+    }
+
     /// For the routes the task key itself grants (reading the task, recording the outcome).
     pub(crate) fn granted_by_task_key(&self, rec: &mut Record) {
         rec.decide(AuditDecision::Allow, "membrane.task_key");

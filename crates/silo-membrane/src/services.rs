@@ -89,26 +89,35 @@ impl Services {
         self
     }
 
-    /// Stores a task's input for `GET /v1/task`, tokenised first: every string in it is
-    /// scanned for the customer's known values and recognisable personal data, so the raw
-    /// input never reaches the cell (nor this database).
+    /// Stores a task's input for `GET /v1/task`, tokenised first (in the task's own token
+    /// scope): every string in it is scanned for the customer's known values and
+    /// recognisable personal data, so the raw input never reaches the cell (nor this
+    /// database).
     pub fn set_task_input(
         &self,
         task: &str,
         customer: &str,
         input: &serde_json::Value,
     ) -> Result<(), MembraneError> {
-        let fail = |e: crate::wire::ApiError| {
-            MembraneError::InvalidConfig(format!("cannot tokenise the task input: {}", e.message))
-        };
-        let known = match self.connectors.data.customer(customer)? {
-            Some(record) => {
-                crate::routes::known_values(&self.privacy, task, &record).map_err(fail)?
-            }
-            None => std::sync::Arc::new(silo_pii::KnownSet::empty()),
-        };
-        let tokenised = self.privacy.json(task, input, &known).map_err(fail)?;
+        let tokenised = tokenise_with(
+            &self.privacy,
+            self.connectors.data.as_ref(),
+            task,
+            customer,
+            input,
+        )?;
         self.connectors.outcomes.put_input(task, &tokenised)?;
+        Ok(())
+    }
+
+    /// Stores an input a dispatcher already tokenised (with [`Intake`], in the run's
+    /// scope), as it is.
+    pub fn set_tokenised_task_input(
+        &self,
+        task: &str,
+        input: &serde_json::Value,
+    ) -> Result<(), MembraneError> {
+        self.connectors.outcomes.put_input(task, input)?;
         Ok(())
     }
 
@@ -145,5 +154,56 @@ impl Services {
     /// The agents' recorded results, for the caller to read after a cell exits.
     pub fn outcomes(&self) -> &dyn OutcomeStore {
         self.connectors.outcomes.as_ref()
+    }
+}
+
+fn tokenise_with(
+    privacy: &crate::privacy::Privacy,
+    data: &dyn crate::connectors::data::CustomerData,
+    scope: &str,
+    customer: &str,
+    input: &serde_json::Value,
+) -> Result<serde_json::Value, MembraneError> {
+    let fail = |e: crate::wire::ApiError| {
+        MembraneError::InvalidConfig(format!("cannot tokenise the task input: {}", e.message))
+    };
+    let known = match data.customer(customer)? {
+        Some(record) => crate::routes::known_values(privacy, scope, &record).map_err(fail)?,
+        None => std::sync::Arc::new(silo_pii::KnownSet::empty()),
+    };
+    privacy.json(scope, input, &known).map_err(fail)
+}
+
+/// Tokenises task input before anything stores it: the router runs every submitted input
+/// through this, in the scope of the task's run, so neither its store nor any cell holds
+/// the raw text. Uses the same vault and business database as the membrane.
+pub struct Intake {
+    privacy: crate::privacy::Privacy,
+    data: crate::connectors::data::SqliteData,
+}
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intake").finish_non_exhaustive()
+    }
+}
+
+impl Intake {
+    /// The vault and business database under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, MembraneError> {
+        Ok(Self {
+            privacy: crate::privacy::Privacy::open(data_dir)?,
+            data: crate::connectors::data::SqliteData::open(&Connectors::business_db(data_dir))?,
+        })
+    }
+
+    /// `input` with personal data replaced by tokens of `scope`.
+    pub fn tokenise(
+        &self,
+        scope: &str,
+        customer: &str,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, MembraneError> {
+        tokenise_with(&self.privacy, &self.data, scope, customer, input)
     }
 }

@@ -93,9 +93,18 @@ impl Dispatcher for CellDispatcher {
             customer: task.spec.customer.clone(),
             case: task.spec.case.clone(),
             input,
-            // One membrane task per turn: each turn's keys, scratch state and tokens are
-            // its own.
+            // One membrane task per turn (its keys, scratch state and outcome are its own);
+            // tokens belong to the run when the input was tokenised in its scope.
             task: Some(format!("{}.{}", task.id, task.dispatches)),
+            run: task
+                .spec
+                .privacy_scope
+                .as_ref()
+                .map(|scope| silo_keys::WorkflowRef {
+                    run: scope.clone(),
+                    stage: task.dispatches.to_string(),
+                }),
+            input_tokenised: task.spec.privacy_scope.is_some(),
         };
         let report = silo_invoke::invoke(host, &inv, Stdio::null(), Stdio::inherit())
             .map_err(|e| failed(e.to_string()))?;

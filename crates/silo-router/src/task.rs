@@ -41,8 +41,13 @@ pub struct TaskSpec {
     pub customer: String,
     /// The case id.
     pub case: String,
-    /// The raw input (tokenised before any cell sees it).
+    /// The input. With `privacy_scope` set it is already tokenised in that scope (the
+    /// caller ran it through the membrane's intake before submitting); without, it is raw
+    /// and each turn's membrane tokenises it.
     pub input: Value,
+    /// The token scope of the whole run: every agent turn of the task shares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_scope: Option<String>,
 }
 
 /// Where a 302 (soft redirect) comes back to.

@@ -60,6 +60,8 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         case: args.case,
         input,
         task: args.task,
+        run: None,
+        input_tokenised: false,
     };
     // The agent's output goes to our stderr, so stdout carries only the result.
     let report = silo_invoke::invoke(host, &inv, Stdio::from(std::io::stderr()), Stdio::inherit())?;

@@ -135,6 +135,12 @@ fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
                 .map_err(|e| silo_invoke::InvokeError::Invalid(e.to_string()))?,
         })
     });
+    // The input is tokenised before the router stores it: neither its store nor a cell
+    // ever holds the raw text, and every turn of the run shares the tokens.
+    let scope = format!("run-{}", &silo_keys::new_jti()?[..16]);
+    let input = silo_membrane::Intake::open(&ctx.data_dir)?
+        .tokenise(&scope, &args.customer, &input)
+        .context("tokenising the task input")?;
     let kernel = Kernel::new(store(ctx)?, dispatcher, routing, KernelConfig::default());
     let id = kernel.submit(
         TaskSpec {
@@ -142,6 +148,7 @@ fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
             customer: args.customer,
             case: args.case,
             input,
+            privacy_scope: Some(scope),
         },
         now(),
     )?;

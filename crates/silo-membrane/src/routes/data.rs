@@ -73,7 +73,7 @@ pub(crate) fn known_for_task(call: &Call<'_>) -> Result<Arc<KnownSet>, ApiError>
         .customer(&call.creds.task().customer)
         .map_err(internal)?
     {
-        Some(record) => known_values(&call.services.privacy, &call.creds.task().task, &record),
+        Some(record) => known_values(&call.services.privacy, call.privacy_scope(), &record),
         None => Ok(Arc::new(KnownSet::empty())),
     }
 }
@@ -108,7 +108,7 @@ fn protect(
     value: &Value,
     known: &KnownSet,
 ) -> Result<Value, ApiError> {
-    let task = &call.creds.task().task;
+    let task = call.privacy_scope();
     Ok(match (sensitivity, value) {
         (Sensitivity::Clear, v) => v.clone(),
         (_, Value::Null) => Value::Null,
@@ -173,7 +173,7 @@ pub(super) fn customer(
         rec,
     )?;
     let record = load_customer(call)?;
-    let known = known_values(&call.services.privacy, &call.creds.task().task, &record)?;
+    let known = known_values(&call.services.privacy, call.privacy_scope(), &record)?;
     let mut out = Map::new();
     for f in &fields {
         let Some(spec) = customer_field(f) else {
@@ -204,7 +204,7 @@ pub(super) fn orders(
 ) -> Result<Value, ApiError> {
     authorize_related(call, "orders", rec)?;
     let record = load_customer(call)?;
-    let known = known_values(&call.services.privacy, &call.creds.task().task, &record)?;
+    let known = known_values(&call.services.privacy, call.privacy_scope(), &record)?;
     let orders = call
         .services
         .data()
@@ -234,7 +234,7 @@ pub(super) fn history(
 ) -> Result<Value, ApiError> {
     authorize_related(call, "history", rec)?;
     let record = load_customer(call)?;
-    let known = known_values(&call.services.privacy, &call.creds.task().task, &record)?;
+    let known = known_values(&call.services.privacy, call.privacy_scope(), &record)?;
     let entries = call
         .services
         .data()

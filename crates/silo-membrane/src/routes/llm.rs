@@ -378,7 +378,7 @@ impl Reported {
 
 /// Replaces raw PII in every message text of an outgoing request; returns how many.
 fn scrub_messages(call: &Call<'_>, body: &mut Value, known: &KnownSet) -> Result<usize, ApiError> {
-    let task = call.creds.task().task.as_str();
+    let task = call.privacy_scope();
     let mut n = 0;
     let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) else {
         return Ok(0);
@@ -404,7 +404,7 @@ fn scrub_messages(call: &Call<'_>, body: &mut Value, known: &KnownSet) -> Result
 
 /// Replaces raw PII in an answer's message texts before the cell sees them.
 fn scrub_answer(call: &Call<'_>, answer: &mut Value, known: &KnownSet) -> Result<usize, ApiError> {
-    let task = call.creds.task().task.as_str();
+    let task = call.privacy_scope();
     let mut n = 0;
     let Some(choices) = answer.get_mut("choices").and_then(Value::as_array_mut) else {
         return Ok(0);

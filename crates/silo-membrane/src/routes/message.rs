@@ -105,7 +105,7 @@ pub(super) fn send(
     let (token_kind, to) = call
         .services
         .privacy
-        .resolve(&task.task, &req.to)?
+        .resolve(call.privacy_scope(), &req.to)?
         .ok_or_else(not_a_token)?;
     if token_kind != kind {
         return Err(not_a_token());

@@ -134,6 +134,7 @@ pub fn spec(entry: &str) -> TaskSpec {
         customer: "cust-1".into(),
         case: "case-1".into(),
         input: json!({"message": "where is my refund?"}),
+        privacy_scope: None,
     }
 }
 
