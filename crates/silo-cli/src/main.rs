@@ -47,6 +47,12 @@ pub struct Ctx {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Agents of the agents directory; mark them offline or online for the router.
+    #[command(subcommand)]
+    Agent(cmd::agent::AgentCmd),
+    /// Workflow files: check them against the agents directory.
+    #[command(subcommand)]
+    Workflow(cmd::workflow::WorkflowCmd),
     /// Submit tasks to the router kernel; read tasks, events and the human inbox.
     #[command(subcommand)]
     Task(cmd::task::TaskCmd),
@@ -89,6 +95,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(*a, &ctx),
         Command::Task(c) => cmd::task::run(c, &ctx),
+        Command::Agent(c) => cmd::agent::run(c, &ctx),
+        Command::Workflow(c) => cmd::workflow::run(c, &ctx),
         Command::Cell(c) => cmd::cell::run(c, &ctx),
         Command::Keys(c) => cmd::keys::run(c, &ctx),
         Command::Policy(c) => cmd::policy::run(c, &ctx),

@@ -148,3 +148,111 @@ fn a_message_the_agent_cannot_handle_waits_in_the_human_inbox() {
     assert_eq!(waiting[0]["state"], "waiting_for_human");
     assert_eq!(waiting[0]["spec"]["customer"], "cus_002");
 }
+
+#[test]
+fn an_offline_agents_task_goes_to_a_person_who_takes_and_answers_it() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, run) = (tmp.path().join("data"), tmp.path().join("run"));
+    let off = silo(&data, &run, &["agent", "offline", "refund-agent"]);
+    assert!(off.status.success(), "{}", text(&off));
+    let list = silo(&data, &run, &["--json", "agent", "list"]);
+    let agents: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let refund = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "refund-agent")
+        .unwrap();
+    assert_eq!(refund["online"], false);
+    let o = silo(
+        &data,
+        &run,
+        &[
+            "--json",
+            "task",
+            "submit",
+            "--agent",
+            "refund-agent",
+            "--customer",
+            "cus_001",
+            "--case",
+            "case_001",
+            "--input",
+            r#"{"message":"kettle ord_1001 dented"}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let task: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(task["dispatches"], 0, "no cell ran for an offline agent");
+    let id = task["id"].as_str().unwrap();
+    // Someone else cannot answer a task they did not take.
+    let took = silo(&data, &run, &["task", "take", id, "--operator", "alice"]);
+    assert!(took.status.success(), "{}", text(&took));
+    let wrong = silo(
+        &data,
+        &run,
+        &[
+            "task",
+            "answer",
+            id,
+            "--operator",
+            "bob",
+            "--result",
+            "done",
+            "--summary",
+            "x",
+        ],
+    );
+    assert!(!wrong.status.success(), "{}", text(&wrong));
+    let done = silo(
+        &data,
+        &run,
+        &[
+            "--json",
+            "task",
+            "answer",
+            id,
+            "--operator",
+            "alice",
+            "--result",
+            "done",
+            "--summary",
+            "refunded by hand",
+        ],
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    let task: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(task["state"], "completed");
+    assert_eq!(task["outcome"], "refunded by hand");
+    let on = silo(&data, &run, &["agent", "online", "refund-agent"]);
+    assert!(on.status.success());
+}
+
+#[test]
+fn workflow_files_are_checked_against_the_agents_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, run) = (tmp.path().join("data"), tmp.path().join("run"));
+    let ok = silo(
+        &data,
+        &run,
+        &["workflow", "check", "workflows/refund-with-review.yaml"],
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: bad\nstages:\n  - agent: ghost-agent\non_error: { 400: human, 500: abort }\n",
+    )
+    .unwrap();
+    let o = silo(&data, &run, &["workflow", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("stage `ghost-agent`"),
+        "{}",
+        text(&o)
+    );
+}

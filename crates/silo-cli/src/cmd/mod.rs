@@ -1,5 +1,6 @@
 //! One module per command group; each owns its argument structs and output.
 
+pub mod agent;
 pub mod audit;
 pub mod cell;
 pub mod keys;
@@ -8,6 +9,7 @@ pub mod pii;
 pub mod policy;
 pub mod run;
 pub mod task;
+pub mod workflow;
 
 /// The exit code for an error that stopped a command: 125 when a cell could
 /// not be set up (as container runtimes do), 127 for a command not found in

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use silo_router::{
-    routing_from_agents_dir, CellDispatcher, Kernel, KernelConfig, SqliteStore, TaskId, TaskSpec,
-    TaskView,
+    routing_from_agents_dir, AgentResult, CellDispatcher, Kernel, KernelConfig, SqliteStore,
+    TaskId, TaskSpec, TaskView,
 };
 
 use crate::cmd::cell::RunDir;
@@ -34,6 +34,40 @@ pub enum TaskCmd {
         #[arg(long, default_value = silo_router::DEFAULT_HUMAN_POOL)]
         pool: String,
     },
+    /// An operator takes a task from the inbox.
+    Take {
+        /// The task id.
+        id: String,
+        /// Who takes it.
+        #[arg(long)]
+        operator: String,
+    },
+    /// The operator who took a task ends their turn; the router carries on from it.
+    Answer(Box<AnswerArgs>),
+}
+
+/// Arguments of `silo task answer`.
+#[derive(clap::Args, Debug)]
+pub struct AnswerArgs {
+    /// The task id.
+    pub id: String,
+    /// Who answers (must have taken the task).
+    #[arg(long)]
+    pub operator: String,
+    /// `done`, `failed` or `escalate`.
+    #[arg(long)]
+    pub result: String,
+    /// Summary (done/failed) or reason (escalate).
+    #[arg(long)]
+    pub summary: String,
+    /// Escalation target (with `--result escalate`).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Where the agent folders are.
+    #[arg(long, default_value = "agents")]
+    pub agents: PathBuf,
+    #[command(flatten)]
+    pub run_dir: RunDir,
 }
 
 /// Arguments of `silo task submit`.
@@ -89,6 +123,18 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        TaskCmd::Take { id, operator } => {
+            let task = silo_router::Store::apply(
+                &store(ctx)?,
+                &TaskId(id),
+                &silo_router::Event::HumanAssigned { operator },
+                now(),
+                None,
+            )?;
+            print_task(&task, ctx)?;
+            Ok(0)
+        }
+        TaskCmd::Answer(a) => answer(*a, ctx),
         TaskCmd::Inbox { pool } => {
             let tasks = silo_router::Store::waiting_for(&store(ctx)?, &pool)?;
             if ctx.json {
@@ -111,19 +157,17 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
     }
 }
 
-fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let input: serde_json::Value = match args.input.strip_prefix('@') {
-        Some(file) => serde_json::from_str(
-            &std::fs::read_to_string(file).with_context(|| format!("reading `{file}`"))?,
-        ),
-        None => serde_json::from_str(&args.input),
-    }
-    .context("--input is not valid JSON")?;
-    let routing = routing_from_agents_dir(&args.agents)?;
+/// The kernel over the data directory's store, dispatching to cells for the agents of
+/// `agents`, with the agents marked offline (`silo agent offline`) offline.
+fn kernel(
+    ctx: &Ctx,
+    agents: &std::path::Path,
+    run_dir: PathBuf,
+) -> anyhow::Result<Kernel<SqliteStore, CellDispatcher>> {
+    let routing = routing_from_agents_dir(agents)?;
     let data_dir = ctx.data_dir.clone();
-    let run_dir = args.run_dir.path();
     let silo_exe = std::env::current_exe().context("cannot find the running `silo` binary")?;
-    let dispatcher = CellDispatcher::new(&args.agents, move || {
+    let dispatcher = CellDispatcher::new(agents, move || {
         Ok(silo_invoke::Host {
             data_dir: data_dir.clone(),
             run_dir: run_dir.clone(),
@@ -135,13 +179,28 @@ fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
                 .map_err(|e| silo_invoke::InvokeError::Invalid(e.to_string()))?,
         })
     });
+    let mut kernel = Kernel::new(store(ctx)?, dispatcher, routing, KernelConfig::default());
+    for agent in crate::cmd::agent::offline(ctx)? {
+        kernel.set_online(&agent, false);
+    }
+    Ok(kernel)
+}
+
+fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let input: serde_json::Value = match args.input.strip_prefix('@') {
+        Some(file) => serde_json::from_str(
+            &std::fs::read_to_string(file).with_context(|| format!("reading `{file}`"))?,
+        ),
+        None => serde_json::from_str(&args.input),
+    }
+    .context("--input is not valid JSON")?;
+    let kernel = kernel(ctx, &args.agents, args.run_dir.path())?;
     // The input is tokenised before the router stores it: neither its store nor a cell
     // ever holds the raw text, and every turn of the run shares the tokens.
     let scope = format!("run-{}", &silo_keys::new_jti()?[..16]);
     let input = silo_membrane::Intake::open(&ctx.data_dir)?
         .tokenise(&scope, &args.customer, &input)
         .context("tokenising the task input")?;
-    let kernel = Kernel::new(store(ctx)?, dispatcher, routing, KernelConfig::default());
     let id = kernel.submit(
         TaskSpec {
             entry: args.agent,
@@ -153,7 +212,15 @@ fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         now(),
     )?;
     kernel.run_until_idle(now())?;
-    let task = kernel.task(&id)?;
+    finish(&kernel, &id, ctx)
+}
+
+fn finish(
+    kernel: &Kernel<SqliteStore, CellDispatcher>,
+    id: &TaskId,
+    ctx: &Ctx,
+) -> anyhow::Result<u8> {
+    let task = kernel.task(id)?;
     print_task(&task, ctx)?;
     Ok(match task.state {
         silo_router::State::Completed => 0,
@@ -180,4 +247,27 @@ fn print_task(t: &TaskView, ctx: &Ctx) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn answer(a: AnswerArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let result = match (a.result.as_str(), a.target) {
+        ("done", None) => AgentResult::Done {
+            summary: a.summary,
+            assets: Vec::new(),
+        },
+        ("failed", None) => AgentResult::Failed { summary: a.summary },
+        ("escalate", Some(target)) => AgentResult::Escalate {
+            target,
+            reason: a.summary,
+            recommendation: String::new(),
+        },
+        ("escalate", None) => anyhow::bail!("--result escalate needs --target"),
+        (_, Some(_)) => anyhow::bail!("--target goes with --result escalate only"),
+        (other, None) => anyhow::bail!("--result `{other}` is not done, failed or escalate"),
+    };
+    let kernel = kernel(ctx, &a.agents, a.run_dir.path())?;
+    let id = TaskId(a.id);
+    kernel.human_result(&id, &a.operator, result, now())?;
+    kernel.run_until_idle(now())?;
+    finish(&kernel, &id, ctx)
 }
