@@ -8,6 +8,7 @@ mod architecture;
 mod bad_input;
 mod pii;
 mod run;
+mod serve;
 mod spawn;
 mod task;
 mod unprivileged;

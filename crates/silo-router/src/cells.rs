@@ -20,7 +20,7 @@ pub const DEFAULT_HUMAN_POOL: &str = "human";
 /// Dispatches turns to cells.
 pub struct CellDispatcher {
     agents_dir: PathBuf,
-    host: Box<dyn Fn() -> Result<Host, InvokeError>>,
+    host: Box<dyn Fn() -> Result<Host, InvokeError> + Send + Sync>,
 }
 
 impl std::fmt::Debug for CellDispatcher {
@@ -34,7 +34,10 @@ impl std::fmt::Debug for CellDispatcher {
 impl CellDispatcher {
     /// Agents are the folders of `agents_dir`; `host` gives each turn its host settings
     /// (data and run directories, the `silo` binary, the LLM upstream).
-    pub fn new(agents_dir: &Path, host: impl Fn() -> Result<Host, InvokeError> + 'static) -> Self {
+    pub fn new(
+        agents_dir: &Path,
+        host: impl Fn() -> Result<Host, InvokeError> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             agents_dir: agents_dir.to_path_buf(),
             host: Box::new(host),

@@ -8,6 +8,7 @@ pub mod membrane;
 pub mod pii;
 pub mod policy;
 pub mod run;
+pub mod serve;
 pub mod task;
 pub mod workflow;
 

@@ -92,6 +92,9 @@ pub struct SubmitArgs {
     pub run_dir: RunDir,
 }
 
+/// How long a claimed job is held by an in-process kernel before another may take it.
+const LEASE_SECS: u64 = 300;
+
 fn store(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
     let path = ctx.data_dir.join("router").join("router.db");
     SqliteStore::open(&path)
@@ -159,10 +162,11 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
 
 /// The kernel over the data directory's store, dispatching to cells for the agents of
 /// `agents`, with the agents marked offline (`silo agent offline`) offline.
-fn kernel(
+pub(crate) fn kernel(
     ctx: &Ctx,
     agents: &std::path::Path,
     run_dir: PathBuf,
+    lease_secs: u64,
 ) -> anyhow::Result<Kernel<SqliteStore, CellDispatcher>> {
     let routing = routing_from_agents_dir(agents)?;
     let data_dir = ctx.data_dir.clone();
@@ -179,7 +183,11 @@ fn kernel(
                 .map_err(|e| silo_invoke::InvokeError::Invalid(e.to_string()))?,
         })
     });
-    let mut kernel = Kernel::new(store(ctx)?, dispatcher, routing, KernelConfig::default());
+    let config = KernelConfig {
+        lease_secs,
+        ..KernelConfig::default()
+    };
+    let mut kernel = Kernel::new(store(ctx)?, dispatcher, routing, config);
     for agent in crate::cmd::agent::offline(ctx)? {
         kernel.set_online(&agent, false);
     }
@@ -194,7 +202,7 @@ fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         None => serde_json::from_str(&args.input),
     }
     .context("--input is not valid JSON")?;
-    let kernel = kernel(ctx, &args.agents, args.run_dir.path())?;
+    let kernel = kernel(ctx, &args.agents, args.run_dir.path(), LEASE_SECS)?;
     // The input is tokenised before the router stores it: neither its store nor a cell
     // ever holds the raw text, and every turn of the run shares the tokens.
     let scope = format!("run-{}", &silo_keys::new_jti()?[..16]);
@@ -265,7 +273,7 @@ fn answer(a: AnswerArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         (_, Some(_)) => anyhow::bail!("--target goes with --result escalate only"),
         (other, None) => anyhow::bail!("--result `{other}` is not done, failed or escalate"),
     };
-    let kernel = kernel(ctx, &a.agents, a.run_dir.path())?;
+    let kernel = kernel(ctx, &a.agents, a.run_dir.path(), LEASE_SECS)?;
     let id = TaskId(a.id);
     kernel.human_result(&id, &a.operator, result, now())?;
     kernel.run_until_idle(now())?;

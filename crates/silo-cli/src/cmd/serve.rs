@@ -1,0 +1,47 @@
+//! `silo serve`: run the router kernel as a daemon (see `silo-daemon`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cmd::cell::RunDir;
+use crate::Ctx;
+
+/// Arguments of `silo serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Where the task API listens (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub listen: SocketAddr,
+    /// Cells run at once (worker threads stepping the queue).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Where the agent folders are.
+    #[arg(long, default_value = "agents")]
+    pub agents: PathBuf,
+    /// How long a claimed job is held before it is dispatched again (after a crash).
+    #[arg(long, default_value_t = 300)]
+    pub lease_secs: u64,
+    #[command(flatten)]
+    pub run_dir: RunDir,
+}
+
+/// Runs `silo serve` until the process is stopped.
+pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let kernel = crate::cmd::task::kernel(ctx, &args.agents, args.run_dir.path(), args.lease_secs)?;
+    let intake = silo_membrane::Intake::open(&ctx.data_dir).context("opening the vault")?;
+    let daemon = silo_daemon::Daemon::new(kernel, intake);
+    daemon.start_workers(args.workers);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the API runtime")?;
+    runtime.block_on(daemon.serve(args.listen, |addr| {
+        println!("silo serve: task API on http://{addr}");
+        let _ = std::io::stdout().flush();
+    }))?;
+    Ok(0)
+}
