@@ -143,14 +143,6 @@ impl Daemon {
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let path: Vec<String> = parts
-            .uri
-            .path()
-            .trim_matches('/')
-            .split('/')
-            .map(str::to_string)
-            .collect();
-        let parts_ref: Vec<&str> = path.iter().map(String::as_str).collect();
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
@@ -160,13 +152,10 @@ impl Daemon {
                 )
             }
         };
-        let this = self.clone();
-        let method = parts.method.clone();
-        // Store calls block (SQLite); keep them off the reactor.
-        let owned: Vec<String> = parts_ref.iter().map(|s| s.to_string()).collect();
+        // Store calls and tokenisation block (SQLite): keep them off the reactor.
         tokio::task::spawn_blocking(move || {
-            let p: Vec<&str> = owned.iter().map(String::as_str).collect();
-            this.route(&method, &p, &body)
+            let path: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
+            self.route(&parts.method, &path, &body)
         })
         .await
         .unwrap_or_else(|_| {
