@@ -38,7 +38,9 @@ pub fn spawn_supervisor(
     let outcome = spec.run_dir.join(format!("{}.outcome.json", spec.id));
     std::fs::create_dir_all(&spec.run_dir).map_err(CellError::sys("create the run directory"))?;
     let body = serde_json::to_vec(spec).map_err(|e| CellError::InvalidSpec(e.to_string()))?;
-    let mut child = Command::new(silo_exe)
+    let mut command = Command::new(silo_exe);
+    crate::sys::die_with_parent_thread(&mut command);
+    let mut child = command
         .arg("__cell-supervise")
         .arg("--outcome")
         .arg(&outcome)

@@ -1,5 +1,6 @@
 //! The few system calls that need `unsafe`: clone into new namespaces, fork
-//! inside the cell, signal handlers, close_range, and the loopback ioctl. Everything else goes
+//! inside the cell, signal handlers, close_range, the loopback ioctl and the
+//! supervisor's parent-death signal. Everything else goes
 //! through `nix`'s safe wrappers.
 
 use std::os::fd::RawFd;
@@ -157,4 +158,21 @@ pub(crate) fn loopback_up() -> Result<(), Errno> {
         return Err(Errno::last());
     }
     Ok(())
+}
+
+/// The spawned supervisor gets SIGKILL when the thread that spawned it ends — with it the
+/// cell (its init has a parent-death signal too). A dead caller holds the cell's membrane,
+/// so the cell could do nothing useful without it. Callers spawn and wait on one thread.
+pub(crate) fn die_with_parent_thread(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
+    // which is async-signal-safe and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
