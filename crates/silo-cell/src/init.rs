@@ -114,6 +114,12 @@ fn run(ctx: &InitContext<'_>, sync: OwnedFd, status: &OwnedFd) -> InitReport {
             message: f.message,
         };
     }
+    // Changing credentials (dropping the host identity above) clears the parent-death
+    // signal: arm it again, before the last release, so a killed supervisor still takes
+    // the whole cell with it.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
+        return failed("parent-death signal", e);
+    }
     wait_release(&mut sync, b'C');
     drop(sync);
     // We are in the cell's cgroup now: make it the root of what the agent

@@ -179,3 +179,33 @@ print("zombies:", len(zombies))
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout.trim(), "zombies: 0");
 }
+
+#[test]
+fn a_killed_supervisor_takes_the_whole_cell_with_it() {
+    if !can_run() {
+        return;
+    }
+    let run = tempfile::tempdir().unwrap();
+    let run_dir = run.path().to_str().unwrap();
+    let (mut child, id) = start_sleeping_cell(run_dir);
+    let init = ps(run_dir)[0]["init_pid"].as_u64().unwrap();
+    // SIGKILL: no handler runs, no cleanup; only the parent-death signals can act. When a
+    // pid namespace's init dies, the kernel kills everything else in it.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let proc_dir = format!("/proc/{init}");
+    loop {
+        let alive = std::fs::read_to_string(format!("{proc_dir}/status"))
+            .map(|s| !s.contains("State:\tZ"))
+            .unwrap_or(false);
+        if !alive {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cell {id} (init pid {init}) outlived its supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
