@@ -47,6 +47,8 @@ pub struct Ctx {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Four scripted customer-service cases through real cells, and a report.
+    Demo(Box<cmd::demo::DemoArgs>),
     /// Run the router kernel as a daemon with a localhost task API.
     Serve(Box<cmd::serve::ServeArgs>),
     /// Agents of the agents directory; mark them offline or online for the router.
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Command::Task(c) => cmd::task::run(c, &ctx),
         Command::Agent(c) => cmd::agent::run(c, &ctx),
         Command::Serve(a) => cmd::serve::run(*a, &ctx),
+        Command::Demo(a) => cmd::demo::run(*a, &ctx),
         Command::Workflow(c) => cmd::workflow::run(c, &ctx),
         Command::Cell(c) => cmd::cell::run(c, &ctx),
         Command::Keys(c) => cmd::keys::run(c, &ctx),

@@ -6,6 +6,7 @@
 
 mod architecture;
 mod bad_input;
+mod demo;
 mod pii;
 mod run;
 mod serve;

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod audit;
 pub mod cell;
+pub mod demo;
 pub mod keys;
 pub mod membrane;
 pub mod pii;
