@@ -256,3 +256,52 @@ fn workflow_files_are_checked_against_the_agents_directory() {
         text(&o)
     );
 }
+
+#[test]
+fn a_scaffolded_agent_runs_in_a_cell_as_it_is() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, run) = (tmp.path().join("data"), tmp.path().join("run"));
+    let agents = tmp.path().join("agents");
+    let agents = agents.to_str().unwrap();
+    let new = silo(
+        &data,
+        &run,
+        &["agent", "new", "my-agent", "--agents", agents],
+    );
+    assert!(new.status.success(), "{}", text(&new));
+    let again = silo(
+        &data,
+        &run,
+        &["agent", "new", "my-agent", "--agents", agents],
+    );
+    assert!(
+        !again.status.success(),
+        "a second scaffold must not overwrite the first"
+    );
+    let o = silo(
+        &data,
+        &run,
+        &[
+            "run",
+            "--agent",
+            &format!("{agents}/my-agent"),
+            "--customer",
+            "cus_001",
+            "--case",
+            "case_001",
+            "--input",
+            r#"{"message":"hello from Jane Smith"}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("result: done: read [NAME_1] (gold): hello from [NAME_1]"),
+        "{}",
+        text(&o)
+    );
+}

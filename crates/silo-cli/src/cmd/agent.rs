@@ -28,6 +28,81 @@ pub enum AgentCmd {
         /// The agent.
         name: String,
     },
+    /// Scaffold a new agent folder with a working `main.py` that uses the SDK.
+    New {
+        /// The agent's name (lower case, digits, `-`).
+        name: String,
+        /// Where the agent folders are.
+        #[arg(long, default_value = "agents")]
+        agents: PathBuf,
+    },
+}
+
+const NEW_MANIFEST: &str =
+    "# What this agent is and what its base key grants. See docs/PROTOCOL.md.
+name: {name}
+version: 0.1.0
+entry: [python3, main.py]
+limits: { memory: 256M, timeout: 30s }
+capabilities:
+  data.read: { fields: [name, tier, balance_cents] }
+  escalate: [human]
+";
+
+const NEW_MAIN: &str = r#""""{name}: one task in, one outcome out. Outside effects only through `silo`."""
+
+import silo
+
+
+def main():
+    task = silo.task()
+    message = (task.get("input") or {}).get("message", "")
+    customer = silo.data.customer()  # personal data arrives as tokens: [NAME_1]
+    if not message:
+        silo.escalate("human", "the task has no message", "read the case")
+        return
+    silo.done(f"read {customer['name']} ({customer['tier']}): {message[:200]}")
+
+
+if __name__ == "__main__":
+    main()
+"#;
+
+const NEW_INSTRUCTIONS: &str = "# {name}: operating procedure
+
+Write here, as for a new employee, what this agent does, what it may decide alone, and
+when it hands over (and to whom). Its code follows these steps; its base key
+(`agent.yaml`, `capabilities`) is what it may do at most.
+";
+
+fn scaffold(agents: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
+    silo_cell::AgentName::new(name).map_err(|e| anyhow::anyhow!("agent name: {e}"))?;
+    let dir = agents.join(name);
+    if dir.exists() {
+        anyhow::bail!("`{}` already exists", dir.display());
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+    for (file, text) in [
+        ("agent.yaml", NEW_MANIFEST),
+        ("main.py", NEW_MAIN),
+        ("instructions.md", NEW_INSTRUCTIONS),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text.replace("{name}", name))
+            .with_context(|| format!("writing `{}`", path.display()))?;
+        readable(&path, 0o644)?;
+    }
+    readable(&dir, 0o755)?;
+    // The manifest must load: a scaffold that does not is a bug here, not the user's.
+    Manifest::load(&dir)?;
+    Ok(dir)
+}
+
+/// The agent runs under its own uid and reads its folder as "other".
+fn readable(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("making `{}` readable", path.display()))
 }
 
 fn offline_file(ctx: &Ctx) -> PathBuf {
@@ -100,6 +175,14 @@ pub fn run(cmd: AgentCmd, ctx: &Ctx) -> anyhow::Result<u8> {
                 save(ctx, &names)?;
             }
             println!("{name}: offline (its tasks go to its human pool)");
+        }
+        AgentCmd::New { name, agents } => {
+            let dir = scaffold(&agents, &name)?;
+            println!("created {}", dir.display());
+            println!(
+                "run it: silo run --agent {} --customer cus_001 --case case_001 --input '{{\"message\":\"hello\"}}'",
+                dir.display()
+            );
         }
         AgentCmd::Online { name } => {
             names.retain(|n| n != &name);
