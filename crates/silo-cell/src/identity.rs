@@ -80,6 +80,18 @@ pub fn host_ids_for(agent: &AgentName) -> (u32, u32) {
     (id, id)
 }
 
+/// Whether cells started by this process run their agents under their own host uid
+/// ([`host_ids_for`]): only when silo runs as root; otherwise the agent keeps our uid.
+pub fn agents_get_own_uid() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// The host uid `agent`'s processes will have in a cell started by this process, when it
+/// differs from ours (so a membrane can accept connections from that uid only).
+pub fn agent_host_uid(agent: &AgentName) -> Option<u32> {
+    agents_get_own_uid().then(|| host_ids_for(agent).0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

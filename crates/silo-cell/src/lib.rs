@@ -32,7 +32,7 @@ mod supervise;
 mod sys;
 
 pub use error::CellError;
-pub use identity::{host_ids_for, AgentName};
+pub use identity::{agent_host_uid, agents_get_own_uid, host_ids_for, AgentName};
 pub use limits::{parse_cpu, parse_duration, parse_size, Limits};
 pub use outcome::{CellOutcome, Termination};
 pub use registry::{default_run_dir, CellRecord, CellState, Registry};

@@ -134,7 +134,7 @@ impl CellSpec {
             let mode = std::fs::metadata(d)
                 .map(|m| m.permissions().mode())
                 .unwrap_or(0);
-            if nix::unistd::Uid::effective().is_root() && mode & 0o005 != 0o005 {
+            if crate::identity::agents_get_own_uid() && mode & 0o005 != 0o005 {
                 return Err(CellError::InvalidSpec(format!(
                     "{what} `{}` is not readable by the agent's uid: `chmod o+rx` it (and its files o+r)",
                     d.display()

@@ -56,7 +56,7 @@ pub fn run_cell(
         return Err(CellError::NotSingleThreaded(threads));
     }
     let started = Instant::now();
-    let root_mode = Uid::effective().is_root();
+    let root_mode = crate::identity::agents_get_own_uid();
     for w in &spec.weaken {
         on_event(SupervisorEvent::Warning(format!(
             "cell {}: DEBUG WEAKENING `{w:?}` IS ON: this cell is deliberately less isolated",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use silo_audit::{AuditLog, Durability, Entry, Query, TaskId};
-use silo_cell::{host_ids_for, new_cell_id, CellOutcome, CellSpec};
+use silo_cell::{agent_host_uid, new_cell_id, CellOutcome, CellSpec};
 use silo_keys::{
     folder_hash, new_jti, now_unix, BaseKey, KeyStore, TaskKey, WorkflowRef, BASE_AUDIENCE,
     TASK_AUDIENCE,
@@ -226,9 +226,9 @@ pub fn invoke(
     let mut binding = CellBinding::new(cell.as_str())?
         .with_folder_hash(hash)
         .with_agent_dir(agent_dir.clone());
-    let root = nix_is_root();
-    if root {
-        binding = binding.with_peer_uid(host_ids_for(&agent).0);
+    // Only the cell's agent may connect, when it has a uid of its own.
+    if let Some(uid) = agent_host_uid(&agent) {
+        binding = binding.with_peer_uid(uid);
     }
 
     let mut spec = CellSpec::new(agent, manifest.entry.clone());
@@ -288,10 +288,4 @@ pub fn invoke(
         outcome,
         audit,
     })
-}
-
-fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
 }
