@@ -40,6 +40,26 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// The host settings of one agent invocation: this data directory and run directory, the
+/// running `silo` binary as the cell supervisor, and the LLM upstream and SMTP relay the
+/// environment configures. Shared by `silo run` and every router turn.
+pub fn host(
+    data_dir: &std::path::Path,
+    run_dir: &std::path::Path,
+    audit_durability: silo_audit::Durability,
+) -> anyhow::Result<silo_invoke::Host> {
+    use anyhow::Context;
+    Ok(silo_invoke::Host {
+        data_dir: data_dir.to_path_buf(),
+        run_dir: run_dir.to_path_buf(),
+        silo_exe: std::env::current_exe().context("cannot find the running `silo` binary")?,
+        llm: llm_from_env(data_dir)?,
+        audit_durability,
+        smtp: silo_membrane::connectors::smtp::SmtpConfig::from_env()
+            .context("SILO_SMTP_URL / SILO_SMTP_FROM")?,
+    })
+}
+
 /// The LLM upstream from `SILO_LLM_URL` (an OpenAI-compatible base URL such as
 /// `http://127.0.0.1:8080/v1`) and `SILO_LLM_API_KEY`, or none when the URL is unset.
 /// Token usage is kept in the membrane database, so budgets hold across runs.

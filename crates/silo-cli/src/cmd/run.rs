@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use anyhow::Context;
 use silo_audit::Entry;
-use silo_invoke::{Host, Invocation, InvocationReport};
+use silo_invoke::{Invocation, InvocationReport};
 use silo_membrane::{CompletionStatus, Outcome};
 
 use crate::cmd::cell::RunDir;
@@ -44,16 +44,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let input: serde_json::Value =
         serde_json::from_str(&args.input).context("--input is not valid JSON")?;
-    let silo_exe = std::env::current_exe().context("cannot find the running `silo` binary")?;
-    let host = Host {
-        data_dir: ctx.data_dir.clone(),
-        run_dir: args.run_dir.path(),
-        silo_exe,
-        llm: crate::cmd::llm_from_env(&ctx.data_dir)?,
-        audit_durability: args.audit_durability,
-        smtp: silo_membrane::connectors::smtp::SmtpConfig::from_env()
-            .context("SILO_SMTP_URL / SILO_SMTP_FROM")?,
-    };
+    let host = crate::cmd::host(&ctx.data_dir, &args.run_dir.path(), args.audit_durability)?;
     let inv = Invocation {
         agent_dir: args.agent,
         customer: args.customer,

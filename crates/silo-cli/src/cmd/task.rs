@@ -170,18 +170,9 @@ pub(crate) fn kernel(
 ) -> anyhow::Result<Kernel<SqliteStore, CellDispatcher>> {
     let routing = routing_from_agents_dir(agents)?;
     let data_dir = ctx.data_dir.clone();
-    let silo_exe = std::env::current_exe().context("cannot find the running `silo` binary")?;
     let dispatcher = CellDispatcher::new(agents, move || {
-        Ok(silo_invoke::Host {
-            data_dir: data_dir.clone(),
-            run_dir: run_dir.clone(),
-            silo_exe: silo_exe.clone(),
-            llm: crate::cmd::llm_from_env(&data_dir)
-                .map_err(|e| silo_invoke::InvokeError::Invalid(e.to_string()))?,
-            audit_durability: silo_audit::Durability::Disk,
-            smtp: silo_membrane::connectors::smtp::SmtpConfig::from_env()
-                .map_err(|e| silo_invoke::InvokeError::Invalid(e.to_string()))?,
-        })
+        crate::cmd::host(&data_dir, &run_dir, silo_audit::Durability::Disk)
+            .map_err(|e| silo_invoke::InvokeError::Invalid(format!("{e:#}")))
     });
     let config = KernelConfig {
         lease_secs,
