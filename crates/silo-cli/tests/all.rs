@@ -31,3 +31,13 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// A command's status and output, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::text;
+
 fn silo() -> Command {
     Command::new(env!("CARGO_BIN_EXE_silo"))
 }
@@ -84,15 +86,6 @@ fn run(d: &Dirs, agent: &Path, customer: &str, case: &str, input: &str, extra: &
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The seed customer's raw values that must never reach a cell.
@@ -525,6 +518,17 @@ def bind():
     s = socket.socket(); s.bind(("127.0.0.1", 9000)); s.listen()
 attempt("BIND", bind)
 attempt("HOST", lambda: socket.create_connection(("10.0.2.2", 22), timeout=2))
+# The forwarder runs under the agent's uid: only the Landlock signal scope keeps the agent
+# from stopping it. Try every other process, then use the loopback again.
+import signal
+others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+def kill_all():
+    for pid in others:
+        os.kill(pid, signal.SIGKILL)
+attempt("KILLFWD", kill_all)
+print("OTHERS " + str(len(others)))
+again = json.load(urllib.request.urlopen(req, timeout=10))
+print("ANSWER2 " + again["choices"][0]["message"]["content"])
 "#;
 
 #[test]
@@ -547,11 +551,21 @@ fn openai_style_client_reaches_the_llm_over_the_in_cell_loopback_and_nothing_els
     let all = text(&o);
     assert!(all.contains("ANSWER echo: hello from tcp"), "{all}");
     assert!(all.contains("FORGED invalid_key"), "{all}");
-    for wall in ["OTHERPORT blocked", "BIND blocked", "HOST blocked"] {
+    for wall in [
+        "OTHERPORT blocked",
+        "BIND blocked",
+        "HOST blocked",
+        "KILLFWD blocked PermissionError",
+        "ANSWER2 echo: hello from tcp",
+    ] {
         assert!(all.contains(wall), "{wall}: {all}");
     }
     assert!(!all.contains("sk-upstream-secret-456"));
-    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert!(
+        !all.contains("OTHERS 0"),
+        "the forwarder must be there to attack: {all}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2);
 }
 
 const SMALL_REFUNDS_YAML: &str = "name: small-refund-agent

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::text;
+
 fn silo(data: &Path, run: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_silo"))
         .arg("--data-dir")
@@ -15,15 +17,6 @@ fn silo(data: &Path, run: &Path, args: &[&str]) -> Output {
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{:?}\n{}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
