@@ -19,14 +19,15 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "silo", version, about, long_about = None)]
 struct Cli {
-    /// Where silo keeps its state (keys, audit log, outbox).
-    #[arg(
-        long,
-        global = true,
-        env = "SILO_DATA_DIR",
-        default_value = "silo-data"
-    )]
-    data_dir: PathBuf,
+    /// The project file (see `silo init`); default: `./silo.yaml` when it exists, else
+    /// built-in defaults.
+    #[arg(long, global = true, env = "SILO_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Where silo keeps its state (keys, audit log, outbox); default: the project file's
+    /// `data_dir` (`silo-data`).
+    #[arg(long, global = true, env = "SILO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -39,14 +40,18 @@ struct Cli {
 /// Options every command may read.
 #[derive(Debug, Clone)]
 pub struct Ctx {
-    /// The data directory (`--data-dir` / `SILO_DATA_DIR`).
+    /// The data directory (`--data-dir` / `SILO_DATA_DIR`, else the project file's).
     pub data_dir: PathBuf,
+    /// The project file, or the defaults when there is none.
+    pub config: silo_config::Config,
     /// `--json`: print JSON for scripts.
     pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start a project: silo.yaml, an agent with its test, a workflow, a policy.
+    Init(Box<cmd::init::InitArgs>),
     /// Four scripted customer-service cases through real cells, and a report.
     Demo(Box<cmd::demo::DemoArgs>),
     /// Run the router kernel as a daemon with a localhost task API.
@@ -60,6 +65,8 @@ enum Command {
     /// Submit tasks to the router kernel; read tasks, events and the human inbox.
     #[command(subcommand)]
     Task(cmd::task::TaskCmd),
+    /// Stop, continue or kill a task and its live cell (audited in the router's events).
+    Signal(Box<cmd::signal::SignalArgs>),
     /// Run one agent invocation end to end (cell + membrane + keys + audit), no router.
     Run(Box<cmd::run::RunArgs>),
     /// Run and manage cells: one sandboxed agent invocation each.
@@ -92,12 +99,32 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The cell supervisor reads nothing but its spec.
+    if let Command::CellSupervise { outcome } = &cli.command {
+        return finish(cmd::cell::supervise_stdin(outcome.clone()));
+    }
+    let config = match (&cli.command, cli.config) {
+        // A new project does not read the folder's (possibly broken) project file.
+        (Command::Init(_), _) => Ok(silo_config::Config::defaults(std::path::Path::new("."))),
+        (_, Some(path)) => silo_config::Config::load(&path),
+        (_, None) => silo_config::Config::discover(std::path::Path::new(".")),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("silo: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let ctx = Ctx {
-        data_dir: cli.data_dir,
+        data_dir: cli.data_dir.unwrap_or_else(|| config.data_dir.clone()),
+        config,
         json: cli.json,
     };
     let result = match cli.command {
+        Command::Init(a) => cmd::init::run(*a, &ctx),
         Command::Run(a) => cmd::run::run(*a, &ctx),
+        Command::Signal(a) => cmd::signal::run(*a, &ctx),
         Command::Task(c) => cmd::task::run(c, &ctx),
         Command::Agent(c) => cmd::agent::run(c, &ctx),
         Command::Serve(a) => cmd::serve::run(*a, &ctx),
@@ -111,6 +138,10 @@ fn main() -> ExitCode {
         Command::Pii(c) => cmd::pii::run(c, &ctx),
         Command::CellSupervise { outcome } => cmd::cell::supervise_stdin(outcome),
     };
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -7,12 +7,15 @@
 mod architecture;
 mod bad_input;
 mod demo;
+mod docs;
+mod init;
 mod pii;
 mod run;
 mod serve;
 mod spawn;
 mod task;
 mod unprivileged;
+mod workflow;
 
 use std::process::{Command, Output};
 

@@ -1,55 +1,305 @@
-//! `silo demo` end to end: every scripted case ends as scripted, nothing raw reaches an
-//! agent, the outbox and ledger hold exactly what the cases paid and sent.
+//! `silo demo` end to end on the customer-service example: every scripted case ends as
+//! scripted, nothing raw reaches an agent, the hostile agent is stopped, the outbox holds
+//! the hydrated messages and the ledger exactly what the cases paid, the audit verifies,
+//! and a second run starts fresh.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn silo(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_silo"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("SILO_LLM_URL")
+        .env_remove("SILO_CONFIG")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .unwrap()
+}
+
+/// Raw personal data of the seed's customers in the demo's cases.
+const RAW: [&str; 16] = [
+    "Jane Smith",
+    "jane.smith@example.com",
+    "010 2030",
+    "010-2030",
+    "Harbour Street",
+    "Aisha",
+    "496 0732",
+    "Li Wei",
+    "li.wei@example.org",
+    "María",
+    "014-7788",
+    "Calle del Sol",
+    "Omar",
+    "omar.haddad@",
+    "4111 1111 1111 1111",
+    "3782 822463 10005",
+];
+
+fn refunds(data: &Path, customer: &str) -> Vec<(i64, String)> {
+    let o = silo(
+        data,
+        &["--json", "membrane", "ledger", "--customer", customer],
+    );
+    assert!(o.status.success(), "{}", crate::text(&o));
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut out: Vec<(i64, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["amount_cents"].as_i64().unwrap(),
+                r["agent"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
 
 #[test]
-fn the_demo_runs_its_four_cases_and_the_audit_verifies() {
+fn the_demo_runs_its_cases_stops_the_hostile_agent_and_the_audit_verifies() {
     if !crate::is_root() {
         eprintln!("SKIPPED: needs root");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_silo"))
-        .arg("--data-dir")
-        .arg(tmp.path())
-        .arg("demo")
-        .arg("--run-dir")
-        .arg(tmp.path().join("run"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    // The cells' agents run under their own uids and must reach the run directory.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let run = run.to_str().unwrap();
+    let o = silo(tmp.path(), &["demo", "--run-dir", run]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", crate::text(&o));
+    let demo = tmp.path().join("demo");
+
     for line in [
-        "→ completed (cells: refund-agent): refunded 12900 cents for ord_1002",
-        "→ completed (cells: refund-agent → manager-agent): approved and refunded 70000 cents",
+        "mode: rules",
+        "refund-agent      done: refunded 12000 cents for ord_1002 and emailed the customer (mode: rules)",
+        "refund-agent      escalate → manager-agent: refund of 70000 cents is over my limit of 50000",
+        "→ completed (cells: refund-agent → manager-agent)",
+        "(refund-agent marked offline)",
         "→ waiting_for_human (cells: none)",
-        "→ waiting_for_human (cells: greedy-agent)",
-        "cus_001: 129.00 USD by refund-agent",
-        "cus_001: 700.00 USD by manager-agent",
-        "greedy-agent   refund         denied (rule capability.refund.max_cents)",
+        "→ waiting_for_human (cells: hostile-agent)",
+        "collections-agent done: reminded the customer of 18450 cents owed by text (mode: rules)",
+        "→ completed (cells: intent-agent → refund-agent → intent-agent → response-agent)",
+        "cus_001: $120.00 USD by refund-agent (case_001:ord_1002)",
+        "cus_001: $700.00 USD by manager-agent (case_001:ord_1003)",
+        "hostile-agent  data.customer  denied by policy (rule capability.data.read.fields)",
+        "hostile-agent  refund         denied by policy (rule capability.refund.max_cents)",
+        "hostile-agent  email.send     refused by the membrane (invalid_request)",
+        "hostile-agent  sms.send       refused by the membrane (invalid_request)",
         "silo audit verify: ok",
     ] {
         assert!(out.contains(line), "missing `{line}` in:\n{out}");
     }
-    // What the agents saw is tokenised; raw values appear only in the "customer wrote"
-    // lines and in the outbox section.
-    for l in out.lines().filter(|l| l.contains("the agent sees")) {
-        for raw in ["Jane Smith", "jane.smith@", "555 010", "Omar", "li.wei@"] {
-            assert!(!l.contains(raw), "{l}");
+
+    // What the agents saw and said, the case notes and the audit section hold tokens,
+    // never raw values: those appear only in "customer wrote" and in the outbox section.
+    let (cases, rest) = out.split_once("What actually went out").unwrap();
+    let (outbox, after) = rest.split_once("Refunds in the ledger").unwrap();
+    let agent_side: Vec<&str> = cases
+        .lines()
+        .filter(|l| !l.contains("customer wrote:"))
+        .chain(after.lines())
+        .collect();
+    for l in &agent_side {
+        for raw in RAW {
+            assert!(!l.contains(raw), "raw `{raw}` on the agent side: {l}");
         }
     }
-    assert_eq!(
-        out.matches("email to jane.smith@example.com").count(),
-        2,
-        "{out}"
+    // The hostile agent got the card number it was granted only as a token.
+    let hostile = agent_side
+        .iter()
+        .find(|l| l.contains("hostile-agent     escalate"))
+        .unwrap();
+    assert!(hostile.contains("'card_number': '[CARD_1]'"), "{hostile}");
+    assert!(
+        hostile.contains("read the email it was not granted: refused (denied)"),
+        "{hostile}"
     );
-    assert!(!out.contains("thief@evil.example"), "{out}");
+    assert!(
+        hostile.contains("refund $9,999: refused (denied)"),
+        "{hostile}"
+    );
+
+    // What went out: hydrated by the membrane, to the customers' own addresses only.
+    assert_eq!(
+        outbox.matches("email to jane.smith@example.com").count(),
+        3,
+        "{outbox}"
+    );
+    assert!(outbox.contains("sms   to +1 (555) 014-7788 from collections-agent"));
+    assert!(outbox.contains("Hi María, a friendly reminder: $184.50"));
+    let mut sent = Vec::new();
+    for channel in ["email", "sms"] {
+        for f in std::fs::read_dir(demo.join("outbox").join(channel)).unwrap() {
+            let m: Value =
+                serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap();
+            sent.push(m);
+        }
+    }
+    assert_eq!(sent.len(), 5, "{sent:?}");
+    for m in &sent {
+        let to = m["to"].as_str().unwrap();
+        assert!(
+            [
+                "jane.smith@example.com",
+                "omar.haddad@example.net",
+                "+1 (555) 014-7788"
+            ]
+            .contains(&to),
+            "{m}"
+        );
+        let body = m["body"].as_str().unwrap();
+        assert!(!body.contains('['), "an unhydrated token in {body}");
+    }
+    assert!(sent
+        .iter()
+        .any(|m| m["template"] == "apology"
+            && m["body"].as_str().unwrap().contains("Dear Jane Smith")));
+
+    // The ledger itself, not only the report.
+    assert_eq!(
+        refunds(&demo, "cus_001"),
+        [
+            (12000, "refund-agent".to_owned()),
+            (70000, "manager-agent".to_owned())
+        ]
+    );
+    assert!(
+        refunds(&demo, "cus_003").is_empty(),
+        "the hostile agent paid"
+    );
+    assert_eq!(
+        refunds(&demo, "cus_002"),
+        [(2500, "refund-agent".to_owned())]
+    );
+    let verify = silo(&demo, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", crate::text(&verify));
+
+    // Again: a fresh data directory, so the same cases pay the same once more, not twice.
+    let again = silo(tmp.path(), &["demo", "--run-dir", run]);
+    assert_eq!(again.status.code(), Some(0), "{}", crate::text(&again));
+    assert_eq!(refunds(&demo, "cus_001").len(), 2);
+}
+
+/// A local OpenAI-compatible upstream that answers the agents' one-word questions the way
+/// a model would, and keeps every prompt it received.
+fn fake_llm() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let prompts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = prompts.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let prompt = req["messages"][0]["content"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            let p = prompt.to_lowercase();
+            let answer = if p.contains("classify this customer message") {
+                if p.contains("damaged") {
+                    "refund"
+                } else {
+                    "other"
+                }
+            } else if p.contains("collections team") {
+                "no"
+            } else if p.contains("nothing_owed") {
+                "follow_up"
+            } else {
+                "yes"
+            };
+            log.lock().unwrap().push(prompt);
+            let out = serde_json::json!({
+                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": answer}}],
+                "usage": {"prompt_tokens": 40, "completion_tokens": 1, "total_tokens": 41}
+            })
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}",
+                out.len()
+            );
+        }
+    });
+    (url, prompts)
+}
+
+#[test]
+fn with_an_llm_upstream_the_agents_say_so_and_only_tokens_reach_the_model() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (url, prompts) = fake_llm();
+    let o = Command::new(env!("CARGO_BIN_EXE_silo"))
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["demo", "--run-dir"])
+        .arg(tmp.path().join("run"))
+        .env("SILO_LLM_URL", &url)
+        .env_remove("SILO_CONFIG")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}\n{}", crate::text(&o));
+    assert!(out.contains("mode: llm"), "{out}");
+    for line in [
+        "refund-agent      done: refunded 12000 cents for ord_1002 and emailed the customer (mode: llm)",
+        "manager-agent     done: approved and refunded 70000 cents for ord_1003 (mode: llm)",
+        "collections-agent done: reminded the customer of 18450 cents owed by text (mode: llm)",
+        "intent-agent      302 → refund-agent: refund request (mode: llm)",
+    ] {
+        assert!(out.contains(line), "missing `{line}` in:\n{out}");
+    }
+    assert!(!out.contains("(mode: rules)"), "{out}");
+    let prompts = prompts.lock().unwrap();
+    assert!(prompts.len() >= 5, "{prompts:?}");
+    for p in prompts.iter() {
+        for raw in RAW {
+            assert!(!p.contains(raw), "raw `{raw}` sent to the model: {p}");
+        }
+    }
+    assert!(
+        prompts.iter().any(|p| p.contains("[NAME_1]")),
+        "{prompts:?}"
+    );
 }

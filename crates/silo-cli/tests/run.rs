@@ -104,7 +104,7 @@ fn refund_agent_refunds_emails_and_resolves_the_case_once() {
         return;
     }
     let d = dirs();
-    let agent = repo().join("agents/refund-agent");
+    let agent = repo().join("examples/customer-service/agents/refund-agent");
     let input = r#"{"message":"Hi, Jane Smith here (jane.smith@example.com): kettle ord_1001 arrived dented."}"#;
     let o = run(&d, &agent, "cus_001", "case_001", input, &["--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -1,5 +1,7 @@
 //! `silo serve`: the daemon takes a task over its localhost API and runs it through real
-//! cells; killed with SIGKILL mid-task and restarted, it finishes the task once.
+//! cells; killed with SIGKILL mid-task and restarted, it finishes the task once. It sees an
+//! agent taken offline by another process, lists and signals tasks, and streams the event
+//! log as Server-Sent Events (these tests run no cell: the agent is offline).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -7,7 +9,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+/// The example project's agents, relative to the repository root.
+const AGENTS: &str = "examples/customer-service/agents";
 
 struct Daemon {
     child: Child,
@@ -26,6 +31,7 @@ fn start(data: &Path, run: &Path) -> Daemon {
         .arg("--data-dir")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0", "--lease-secs", "2"])
+        .args(["--agents", AGENTS])
         .env("SILO_RUN_DIR", run)
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
         .stdout(Stdio::piped())
@@ -122,4 +128,252 @@ fn killed_mid_task_and_restarted_the_daemon_finishes_it_once() {
         .unwrap();
     let paid: Value = serde_json::from_slice(&ledger.stdout).unwrap();
     assert_eq!(paid.as_array().unwrap().len(), 1, "paid once: {paid}");
+}
+
+fn silo_at(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_silo"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .unwrap()
+}
+
+fn online(addr: &str, agent: &str) -> Value {
+    let (status, agents) = http(addr, "GET", "/v1/agents", "");
+    assert_eq!(status, 200, "{agents}");
+    agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == agent)
+        .unwrap_or_else(|| panic!("no {agent} in {agents}"))["online"]
+        .clone()
+}
+
+fn submit(addr: &str, customer: &str) -> String {
+    let task = TASK.replace("cus_001", customer);
+    let (status, created) = http(addr, "POST", "/v1/tasks", &task);
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+fn ids(tasks: &Value) -> Vec<&str> {
+    tasks
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {tasks}"))
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect()
+}
+
+/// Opens an event stream (`headers`: extra lines, each ending in CRLF); the response
+/// headers are read and checked.
+fn event_stream(addr: &str, path: &str, headers: &str) -> BufReader<TcpStream> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n{headers}\r\n").unwrap();
+    let mut reader = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    reader
+}
+
+/// The next event of a stream: (id, event kind, data). Chunk-size lines are skipped.
+fn next_event(reader: &mut BufReader<TcpStream>) -> (u64, String, Value) {
+    let (mut id, mut kind) = (None, None);
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the stream ended");
+        let line = line.trim_end();
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.parse().unwrap());
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            kind = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            return (id.unwrap(), kind.unwrap(), serde_json::from_str(v).unwrap());
+        }
+    }
+}
+
+#[test]
+fn a_running_daemon_sees_an_agent_taken_offline_by_another_process() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = start(&data, &tmp.path().join("run"));
+    assert_eq!(online(&d.addr, "refund-agent"), true);
+
+    let off = silo_at(&data, &["agent", "offline", "refund-agent"]);
+    assert!(off.status.success(), "{}", crate::text(&off));
+    assert_eq!(online(&d.addr, "refund-agent"), false);
+    let id = submit(&d.addr, "cus_001");
+    let task = wait_for_state(&d.addr, &id, "waiting_for_human");
+    assert_eq!(task["state"], "waiting_for_human", "{task}");
+    assert_eq!(
+        task["dispatches"], 0,
+        "no cell for an offline agent: {task}"
+    );
+    let pool = task["run"]["agent"].as_str().unwrap();
+    let (status, inbox) = http(&d.addr, "GET", &format!("/v1/inbox/{pool}"), "");
+    assert_eq!((status, ids(&inbox)), (200, vec![id.as_str()]));
+
+    // And the other way: the daemon marks it online, the command line sees it.
+    let (status, body) = http(&d.addr, "POST", "/v1/agents/refund-agent/online", "");
+    assert_eq!(status, 200, "{body}");
+    let list = silo_at(&data, &["--json", "agent", "list", "--agents", AGENTS]);
+    let agents: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let refund = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "refund-agent")
+        .unwrap();
+    assert_eq!(refund["online"], true, "{agents}");
+    for path in ["/v1/agents/nobody/offline", "/v1/agents/human/offline"] {
+        let (status, body) = http(&d.addr, "POST", path, "");
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a known agent"));
+    }
+}
+
+#[test]
+fn the_daemon_lists_signals_and_streams_tasks_and_refuses_bad_requests() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = start(&tmp.path().join("data"), &tmp.path().join("run"));
+    let (status, body) = http(&d.addr, "POST", "/v1/agents/refund-agent/offline", "");
+    assert_eq!(status, 200, "{body}");
+    let first = submit(&d.addr, "cus_001");
+    let second = submit(&d.addr, "cus_002");
+    for id in [&first, &second] {
+        assert_eq!(
+            wait_for_state(&d.addr, id, "waiting_for_human")["state"],
+            "waiting_for_human"
+        );
+    }
+
+    // The stream replays the task's log, then pushes what is appended later.
+    let mut stream = event_stream(&d.addr, &format!("/v1/events?task={first}"), "");
+    let (seq, kind, data) = next_event(&mut stream);
+    assert_eq!(
+        (kind.as_str(), &data["task"]),
+        ("task_created", &json!(first))
+    );
+    assert_eq!(data["seq"], seq);
+    let (status, refused) = http(
+        &d.addr,
+        "POST",
+        &format!("/v1/tasks/{first}/signal"),
+        r#"{"signal":"stop"}"#,
+    );
+    assert_eq!(status, 409, "a waiting task cannot be paused: {refused}");
+    assert!(refused["error"]
+        .as_str()
+        .unwrap()
+        .contains("waiting_for_human"));
+    let (status, killed) = http(
+        &d.addr,
+        "POST",
+        &format!("/v1/tasks/{first}/signal"),
+        r#"{"signal":"kill"}"#,
+    );
+    assert_eq!(
+        (status, &killed["task"]["state"]),
+        (200, &json!("aborted")),
+        "{killed}"
+    );
+    assert_eq!(
+        killed["cell_signalled"], false,
+        "no cell was running: {killed}"
+    );
+    let mut last = seq;
+    let kinds: Vec<String> = std::iter::from_fn(|| {
+        let (seq, kind, data) = next_event(&mut stream);
+        assert!(seq > last, "ids increase");
+        assert_eq!(data["task"], json!(first), "only the asked task");
+        last = seq;
+        Some(kind)
+    })
+    .take_while(|k| k != "signal_kill")
+    .collect();
+    assert!(
+        kinds.contains(&"escalated_to_human".to_string()),
+        "{kinds:?}"
+    );
+    // A reconnecting client resumes after the last id it saw.
+    let mut resumed = event_stream(
+        &d.addr,
+        &format!("/v1/events?task={first}"),
+        &format!("last-event-id: {seq}\r\n"),
+    );
+    let (next, kind, _) = next_event(&mut resumed);
+    assert!(next > seq, "{next} after {seq}");
+    assert_eq!(kind, kinds[0]);
+
+    let (status, body) = http(
+        &d.addr,
+        "POST",
+        &format!("/v1/tasks/{first}/signal"),
+        r#"{"signal":"cont"}"#,
+    );
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = http(
+        &d.addr,
+        "POST",
+        "/v1/tasks/task-999/signal",
+        r#"{"signal":"kill"}"#,
+    );
+    assert_eq!(status, 404);
+
+    let list = |query: &str| http(&d.addr, "GET", &format!("/v1/tasks{query}"), "");
+    assert_eq!(ids(&list("").1), [second.as_str(), first.as_str()]);
+    assert_eq!(ids(&list("?state=aborted").1), [first.as_str()]);
+    assert_eq!(ids(&list("?customer=cus_002&state=").1), [second.as_str()]);
+    assert_eq!(ids(&list("?limit=1").1), [second.as_str()]);
+    assert_eq!(ids(&list("?agent=refund-agent").1), Vec::<&str>::new());
+
+    let bad = [
+        ("GET", "/v1/tasks?state=bogus", "", "`bogus`"),
+        ("GET", "/v1/tasks?limit=0", "", "limit"),
+        ("GET", "/v1/tasks?limit=1001", "", "limit"),
+        ("GET", "/v1/tasks?limit=ten", "", "`ten`"),
+        ("GET", "/v1/tasks?colour=red", "", "`colour`"),
+        ("GET", "/v1/tasks?state=queued&state=failed", "", "twice"),
+        ("GET", "/v1/events?after=-1", "", "`-1`"),
+        (
+            "POST",
+            "/v1/tasks/task-1/signal",
+            r#"{"signal":"pause"}"#,
+            "pause",
+        ),
+        ("POST", "/v1/tasks/task-1/signal", "not json", "expected"),
+    ];
+    for (method, path, body, says) in bad {
+        let (status, answer) = http(&d.addr, method, path, body);
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{method} {path}: {answer}");
+    }
+    let (status, _) = http(&d.addr, "GET", "/v1/events?task=task-999", "");
+    assert_eq!(status, 404);
 }

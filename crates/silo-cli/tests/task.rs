@@ -8,8 +8,15 @@ use serde_json::Value;
 
 use crate::text;
 
+/// The customer-service example's project file (its agents, workflows and seed), relative
+/// to the repository root the commands run in.
+const PROJECT: &str = "examples/customer-service/silo.yaml";
+const AGENTS: &str = "examples/customer-service/agents";
+
 fn silo(data: &Path, run: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_silo"))
+        .arg("--config")
+        .arg(PROJECT)
         .arg("--data-dir")
         .arg(data)
         .args(args)
@@ -152,7 +159,11 @@ fn an_offline_agents_task_goes_to_a_person_who_takes_and_answers_it() {
     let (data, run) = (tmp.path().join("data"), tmp.path().join("run"));
     let off = silo(&data, &run, &["agent", "offline", "refund-agent"]);
     assert!(off.status.success(), "{}", text(&off));
-    let list = silo(&data, &run, &["--json", "agent", "list"]);
+    let list = silo(
+        &data,
+        &run,
+        &["--json", "agent", "list", "--agents", AGENTS],
+    );
     let agents: Value = serde_json::from_slice(&list.stdout).unwrap();
     let refund = agents
         .as_array()
@@ -232,7 +243,11 @@ fn workflow_files_are_checked_against_the_agents_directory() {
     let ok = silo(
         &data,
         &run,
-        &["workflow", "check", "workflows/refund-with-review.yaml"],
+        &[
+            "workflow",
+            "check",
+            "examples/customer-service/workflows/refund-with-review.yaml",
+        ],
     );
     assert!(ok.status.success(), "{}", text(&ok));
     let bad = tmp.path().join("bad.yaml");

@@ -1,22 +1,41 @@
 //! silo-daemon owns `silo serve`: the router kernel running as a long-lived process.
 //! Worker threads step the durable queue (each claimed job an agent turn in a real cell,
 //! several cells at once), and a small HTTP/1.1 + JSON API on a localhost address takes
-//! and shows tasks: `POST /v1/tasks`, `GET /v1/tasks/{id}`, `GET /v1/tasks/{id}/events`,
-//! `GET /v1/inbox/{pool}`. A restart resumes in-flight work from the store (leased jobs
-//! are claimed again when their lease runs out).
+//! and shows tasks. A restart resumes in-flight work from the store (leased jobs are
+//! claimed again when their lease runs out).
+//!
+//! The API (JSON bodies; every refusal is a 4xx with `{"error": "..."}`):
+//! - `POST /v1/tasks` `{"entry", "customer", "case", "input"}`: submit (201, `{"id"}`);
+//!   the input is tokenised first.
+//! - `GET /v1/tasks?state=&agent=&customer=&limit=&after=&before=`: tasks, newest first
+//!   (`limit` 1–1000, default 100; `after`/`before` are task sequence numbers).
+//! - `GET /v1/tasks/{id}`, `GET /v1/tasks/{id}/events`: a task, its event log.
+//! - `POST /v1/tasks/{id}/signal` `{"signal": "stop" | "cont" | "kill"}`: applied through
+//!   the transition map, then to the task's live cell if it has one; answers
+//!   `{"task", "cell_signalled"}` (404 unknown task, 409 when its state refuses the signal).
+//! - `GET /v1/events?after=SEQ&task=ID`: the router event log as Server-Sent Events
+//!   (`id: <seq>`, `event: <kind>`, `data: <stored event>`), from after `SEQ` (else the
+//!   `Last-Event-ID` header, else the start), then each new event as it is appended; the
+//!   connection stays open.
+//! - `GET /v1/inbox/{pool}`: tasks waiting in a human pool's inbox.
+//! - `GET /v1/agents`: the routing table's agents, each with `online`;
+//!   `POST /v1/agents/{name}/offline` and `/online`: kept in the store, so every router
+//!   on it (and `silo agent offline` from another process) agrees at the next dispatch.
 //!
 //! It must never: store or log a task's raw input (it is tokenised before `submit`);
 //! listen on a non-loopback address unless told to; or hold a lock across an agent turn.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::channel::{Channel, Sender};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -25,12 +44,27 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use silo_membrane::Intake;
-use silo_router::{CellDispatcher, Kernel, SqliteStore, Store, TaskId, TaskSpec};
+use silo_router::{
+    CellDispatcher, Kernel, KernelError, RoutingError, Signal, SqliteStore, State, Store,
+    StoreError, StoredEvent, TaskFilter, TaskId, TaskSpec,
+};
+use tokio::sync::watch;
 
 /// Largest request body.
 const MAX_BODY: usize = 256 * 1024;
 /// How long an idle worker waits before looking at the queue again.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How often an event stream looks at the store when this daemon appended nothing
+/// (another process, such as `silo task take`, may have).
+const STREAM_POLL: Duration = Duration::from_millis(250);
+/// How long an event stream stays silent before it sends a comment, which also finds
+/// out that a client has gone.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Events read from the store at a time for a stream.
+const STREAM_BATCH: usize = 256;
+
+/// A response body: one JSON document, or an event stream.
+type ApiBody = Either<Full<Bytes>, Channel<Bytes>>;
 
 /// The kernel the daemon drives.
 pub type DaemonKernel = Kernel<SqliteStore, CellDispatcher>;
@@ -51,6 +85,8 @@ pub struct Daemon {
     kernel: Arc<DaemonKernel>,
     intake: Arc<Intake>,
     stop: Arc<AtomicBool>,
+    /// Bumped after each step and each API write, to wake event streams.
+    appended: Arc<watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -70,6 +106,93 @@ struct SubmitRequest {
     input: Value,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignalRequest {
+    signal: Signal,
+}
+
+/// Why a request got no answer: the client's mistake (with what to tell it), or ours.
+#[derive(Debug)]
+enum ApiError {
+    Client(StatusCode, String),
+    Internal(String),
+}
+
+impl ApiError {
+    fn bad(message: impl Into<String>) -> Self {
+        Self::Client(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<KernelError> for ApiError {
+    fn from(e: KernelError) -> Self {
+        let status = match &e {
+            KernelError::UnknownTask(_)
+            | KernelError::Store(StoreError::UnknownTask(_))
+            | KernelError::Routing(RoutingError::UnknownAgent(_)) => StatusCode::NOT_FOUND,
+            KernelError::Store(StoreError::Transition(_)) | KernelError::NotTakenBy { .. } => {
+                StatusCode::CONFLICT
+            }
+            KernelError::Routing(_) => StatusCode::BAD_REQUEST,
+            _ => return Self::Internal(e.to_string()),
+        };
+        Self::Client(status, e.to_string())
+    }
+}
+
+type ApiResult = Result<Response<Full<Bytes>>, ApiError>;
+
+/// A request's query parameters: each one the route takes, each at most once; an empty
+/// value counts as not given.
+#[derive(Debug)]
+struct Query(BTreeMap<String, String>);
+
+impl Query {
+    fn parse(query: Option<&str>, takes: &[&str]) -> Result<Self, ApiError> {
+        let mut found = BTreeMap::new();
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if !takes.contains(&key.as_ref()) {
+                return Err(ApiError::bad(format!(
+                    "unknown query parameter `{key}`; this route takes {}",
+                    takes.join(", ")
+                )));
+            }
+            if found.contains_key(key.as_ref()) {
+                return Err(ApiError::bad(format!(
+                    "query parameter `{key}` is given twice"
+                )));
+            }
+            if !value.is_empty() {
+                found.insert(key.into_owned(), value.into_owned());
+            }
+        }
+        Ok(Self(found))
+    }
+
+    fn text(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        self.text(key)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::bad(format!(
+                        "query parameter `{key}` must be a whole number, not `{v}`"
+                    ))
+                })
+            })
+            .transpose()
+    }
+}
+
 fn now() -> u64 {
     silo_keys::now_unix()
 }
@@ -81,7 +204,12 @@ impl Daemon {
             kernel: Arc::new(kernel),
             intake: Arc::new(intake),
             stop: Arc::new(AtomicBool::new(false)),
+            appended: Arc::new(watch::channel(0).0),
         }
+    }
+
+    fn wake_streams(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Starts `workers` threads stepping the queue; they run until the process ends.
@@ -89,6 +217,7 @@ impl Daemon {
         for i in 0..workers.max(1) {
             let kernel = self.kernel.clone();
             let stop = self.stop.clone();
+            let appended = self.appended.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("silo-worker-{i}"))
                 .spawn(move || {
@@ -96,6 +225,7 @@ impl Daemon {
                         match kernel.step(now()) {
                             Ok(Some(report)) => {
                                 tracing::info!(task = %report.job.task, "step done");
+                                appended.send_modify(|n| *n = n.wrapping_add(1));
                             }
                             Ok(None) => std::thread::sleep(IDLE_POLL),
                             Err(e) => {
@@ -141,88 +271,96 @@ impl Daemon {
         }
     }
 
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ApiBody> {
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
-                return reply(
+                return whole(reply(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     json!({"error": "body too large"}),
-                )
+                ))
             }
         };
+        let path: Vec<String> = parts
+            .uri
+            .path()
+            .trim_matches('/')
+            .split('/')
+            .map(str::to_owned)
+            .collect();
+        let query = parts.uri.query().map(str::to_owned);
+        if parts.method == Method::GET && path == ["v1", "events"] {
+            // A reconnecting `EventSource` says where it got to.
+            let resume = parts
+                .headers
+                .get("last-event-id")
+                .map(|v| v.to_str().unwrap_or("?").to_owned());
+            return self.events(query.as_deref(), resume).await;
+        }
         // Store calls and tokenisation block (SQLite): keep them off the reactor.
-        tokio::task::spawn_blocking(move || {
-            let path: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
-            self.route(&parts.method, &path, &body)
+        let answer = tokio::task::spawn_blocking(move || {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            self.route(&parts.method, &path, query.as_deref(), &body)
         })
         .await
-        .unwrap_or_else(|_| {
-            reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": "internal"}),
-            )
-        })
+        .unwrap_or_else(|_| internal("a request handler stopped"));
+        whole(answer)
     }
 
-    fn route(&self, method: &Method, path: &[&str], body: &Bytes) -> Response<Full<Bytes>> {
+    fn route(
+        &self,
+        method: &Method,
+        path: &[&str],
+        query: Option<&str>,
+        body: &Bytes,
+    ) -> Response<Full<Bytes>> {
         let store = self.kernel.store();
-        let result: Result<Response<Full<Bytes>>, String> = match (method, path) {
+        let result: ApiResult = match (method, path) {
             (&Method::POST, ["v1", "tasks"]) => self.submit(body),
+            (&Method::GET, ["v1", "tasks"]) => self.list(query),
             (&Method::GET, ["v1", "tasks", id]) => match store.get(&TaskId((*id).into())) {
                 Ok(Some(t)) => Ok(reply(StatusCode::OK, json!(t))),
-                Ok(None) => Ok(reply(
+                Ok(None) => Err(ApiError::Client(
                     StatusCode::NOT_FOUND,
-                    json!({"error": "no such task"}),
+                    format!("task `{id}` does not exist"),
                 )),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             },
             (&Method::GET, ["v1", "tasks", id, "events"]) => store
                 .events(Some(&TaskId((*id).into())))
                 .map(|e| reply(StatusCode::OK, json!(e)))
-                .map_err(|e| e.to_string()),
+                .map_err(ApiError::from),
+            (&Method::POST, ["v1", "tasks", id, "signal"]) => self.signal(id, body),
             (&Method::GET, ["v1", "inbox", pool]) => store
                 .waiting_for(pool)
                 .map(|t| reply(StatusCode::OK, json!(t)))
-                .map_err(|e| e.to_string()),
-            _ => Ok(reply(
+                .map_err(ApiError::from),
+            (&Method::GET, ["v1", "agents"]) => self.agents(),
+            (&Method::POST, ["v1", "agents", name, "offline"]) => self.set_online(name, false),
+            (&Method::POST, ["v1", "agents", name, "online"]) => self.set_online(name, true),
+            _ => Err(ApiError::Client(
                 StatusCode::NOT_FOUND,
-                json!({"error": "no such route"}),
+                "no such route".into(),
             )),
         };
-        result.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "api request failed");
-            reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": "internal"}),
-            )
+        result.unwrap_or_else(|e| match e {
+            ApiError::Client(status, message) => reply(status, json!({ "error": message })),
+            ApiError::Internal(e) => internal(&e),
         })
     }
 
-    fn submit(&self, body: &Bytes) -> Result<Response<Full<Bytes>>, String> {
-        let req: SubmitRequest = match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => {
-                return Ok(reply(
-                    StatusCode::BAD_REQUEST,
-                    json!({"error": e.to_string()}),
-                ))
-            }
-        };
+    fn submit(&self, body: &Bytes) -> ApiResult {
+        let req: SubmitRequest =
+            serde_json::from_slice(body).map_err(|e| ApiError::bad(e.to_string()))?;
         let scope = match silo_keys::new_jti() {
             Ok(j) => format!("run-{}", j.chars().take(16).collect::<String>()),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(ApiError::Internal(e.to_string())),
         };
-        let input = match self.intake.tokenise(&scope, &req.customer, &req.input) {
-            Ok(i) => i,
-            Err(e) => {
-                return Ok(reply(
-                    StatusCode::BAD_REQUEST,
-                    json!({"error": e.to_string()}),
-                ))
-            }
-        };
+        let input = self
+            .intake
+            .tokenise(&scope, &req.customer, &req.input)
+            .map_err(|e| ApiError::bad(e.to_string()))?;
         let spec = TaskSpec {
             entry: req.entry,
             customer: req.customer,
@@ -230,14 +368,221 @@ impl Daemon {
             input,
             privacy_scope: Some(scope),
         };
-        match self.kernel.submit(spec, now()) {
-            Ok(id) => Ok(reply(StatusCode::CREATED, json!({"id": id}))),
-            Err(e) => Ok(reply(
-                StatusCode::BAD_REQUEST,
-                json!({"error": e.to_string()}),
-            )),
+        let id = self.kernel.submit(spec, now())?;
+        self.wake_streams();
+        Ok(reply(StatusCode::CREATED, json!({ "id": id })))
+    }
+
+    fn list(&self, query: Option<&str>) -> ApiResult {
+        let q = Query::parse(
+            query,
+            &["state", "agent", "customer", "limit", "after", "before"],
+        )?;
+        let state = q
+            .text("state")
+            .map(|name| {
+                State::from_name(name).ok_or_else(|| {
+                    let names: Vec<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
+                    ApiError::bad(format!("state `{name}` is not one of {}", names.join(", ")))
+                })
+            })
+            .transpose()?;
+        let limit = match q.number("limit")? {
+            None => TaskFilter::DEFAULT_LIMIT,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=TaskFilter::MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad(format!(
+                        "limit must be between 1 and {}, not {n}",
+                        TaskFilter::MAX_LIMIT
+                    ))
+                })?,
+        };
+        let filter = TaskFilter {
+            state,
+            agent: q.text("agent").map(str::to_owned),
+            customer: q.text("customer").map(str::to_owned),
+            after_seq: q.number("after")?,
+            before_seq: q.number("before")?,
+            limit,
+        };
+        let tasks = self.kernel.store().list(&filter)?;
+        Ok(reply(StatusCode::OK, json!(tasks)))
+    }
+
+    fn signal(&self, id: &str, body: &Bytes) -> ApiResult {
+        let req: SignalRequest =
+            serde_json::from_slice(body).map_err(|e| ApiError::bad(e.to_string()))?;
+        let (task, cell_signalled) = self.kernel.signal(&TaskId(id.into()), req.signal, now())?;
+        self.wake_streams();
+        Ok(reply(
+            StatusCode::OK,
+            json!({ "task": task, "cell_signalled": cell_signalled }),
+        ))
+    }
+
+    fn agents(&self) -> ApiResult {
+        let offline = self.kernel.store().offline_agents()?;
+        let agents: Vec<Value> = self
+            .kernel
+            .routing()
+            .known()
+            .agents
+            .iter()
+            .map(|name| json!({ "name": name, "online": !offline.contains(name) }))
+            .collect();
+        Ok(reply(StatusCode::OK, json!(agents)))
+    }
+
+    fn set_online(&self, name: &str, online: bool) -> ApiResult {
+        self.kernel.set_online(name, online, now())?;
+        Ok(reply(
+            StatusCode::OK,
+            json!({ "name": name, "online": online }),
+        ))
+    }
+
+    /// `GET /v1/events`: the log after `after` as Server-Sent Events, then new events as
+    /// they are appended, until the client goes.
+    async fn events(
+        self: Arc<Self>,
+        query: Option<&str>,
+        resume: Option<String>,
+    ) -> Response<ApiBody> {
+        let start = Query::parse(query, &["after", "task"]).and_then(|q| {
+            let resumed = resume
+                .map(|id| {
+                    id.parse().map_err(|_| {
+                        ApiError::bad(format!(
+                            "`Last-Event-ID` must be a whole number, not `{id}`"
+                        ))
+                    })
+                })
+                .transpose()?;
+            let after = q.number("after")?.or(resumed).unwrap_or(0);
+            Ok((after, q.text("task").map(|t| TaskId(t.to_owned()))))
+        });
+        let (after, task) = match start {
+            Ok(start) => start,
+            Err(ApiError::Client(status, message)) => {
+                return whole(reply(status, json!({ "error": message })))
+            }
+            Err(ApiError::Internal(e)) => return whole(internal(&e)),
+        };
+        if let Some(task) = &task {
+            let (me, of) = (self.clone(), task.clone());
+            let found = tokio::task::spawn_blocking(move || {
+                me.kernel.store().get(&of).map(|t| t.is_some())
+            })
+            .await;
+            match found {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
+                    return whole(reply(
+                        StatusCode::NOT_FOUND,
+                        json!({ "error": format!("task `{task}` does not exist") }),
+                    ))
+                }
+                Ok(Err(e)) => return whole(internal(&e.to_string())),
+                Err(_) => return whole(internal("a request handler stopped")),
+            }
+        }
+        let (tx, body) = Channel::new(16);
+        tokio::spawn(self.stream(after, task, tx));
+        let mut r = Response::new(Either::Right(body));
+        let headers = r.headers_mut();
+        headers.insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(
+            hyper::header::CACHE_CONTROL,
+            hyper::header::HeaderValue::from_static("no-cache"),
+        );
+        r
+    }
+
+    async fn stream(self: Arc<Self>, mut after: u64, task: Option<TaskId>, mut tx: Sender<Bytes>) {
+        let mut appended = self.appended.subscribe();
+        let mut last_sent = Instant::now();
+        loop {
+            let (me, of) = (self.clone(), task.clone());
+            let batch = tokio::task::spawn_blocking(move || {
+                me.kernel
+                    .store()
+                    .events_after(after, of.as_ref(), STREAM_BATCH)
+            })
+            .await;
+            let events = match batch {
+                Ok(Ok(events)) => events,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "event stream cannot read the store");
+                    return;
+                }
+                Err(_) => return,
+            };
+            for event in &events {
+                let frame = match sse_frame(event) {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        tracing::error!(error = %e, seq = event.seq, "event does not serialise");
+                        return;
+                    }
+                };
+                if tx.send_data(frame).await.is_err() {
+                    return;
+                }
+                after = event.seq;
+                last_sent = Instant::now();
+            }
+            if events.len() == STREAM_BATCH {
+                continue;
+            }
+            tokio::select! {
+                changed = appended.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(STREAM_POLL).await;
+                    }
+                }
+                () = tokio::time::sleep(STREAM_POLL) => {}
+            }
+            if last_sent.elapsed() >= KEEP_ALIVE {
+                if tx
+                    .send_data(Bytes::from_static(b": keep-alive\n\n"))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                last_sent = Instant::now();
+            }
         }
     }
+}
+
+/// One Server-Sent Event: `id`, `event` (the event's kind) and `data` (the stored event as
+/// one line of JSON).
+fn sse_frame(event: &StoredEvent) -> Result<Bytes, serde_json::Error> {
+    let kind = serde_json::to_value(event.event.kind())?;
+    let data = serde_json::to_string(event)?;
+    Ok(Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {data}\n\n",
+        event.seq,
+        kind.as_str().unwrap_or("event")
+    )))
+}
+
+fn whole(response: Response<Full<Bytes>>) -> Response<ApiBody> {
+    response.map(Either::Left)
+}
+
+fn internal(error: &str) -> Response<Full<Bytes>> {
+    tracing::error!(error, "api request failed");
+    reply(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"error": "internal error; see the daemon's log"}),
+    )
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {

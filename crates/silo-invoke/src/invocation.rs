@@ -45,6 +45,9 @@ pub struct Host {
     /// An SMTP relay for email (SMS stays in the outbox directory); `None`: the outbox
     /// directory only.
     pub smtp: Option<SmtpConfig>,
+    /// The operator policy file; `None`: `<data_dir>/policy.yaml` when present, else the
+    /// base keys alone.
+    pub policy: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Host {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for Host {
             .field("llm", &self.llm.is_some())
             .field("audit_durability", &self.audit_durability)
             .field("smtp", &self.smtp)
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -78,6 +82,15 @@ pub struct Invocation {
     pub run: Option<WorkflowRef>,
     /// The input was already tokenised (by the router, in the run's scope): stored as is.
     pub input_tokenised: bool,
+    /// The cell id (`c-` and 12 hex digits) the router chose and recorded; fresh when
+    /// `None`.
+    pub cell: Option<String>,
+    /// The task key's id the router chose and recorded (so it can revoke it); fresh when
+    /// `None`.
+    pub task_key_jti: Option<String>,
+    /// A time limit for this turn, in milliseconds; the agent's own `timeout` when
+    /// shorter or when `None`.
+    pub timeout_ms: Option<u64>,
 }
 
 /// What an invocation produced.
@@ -119,8 +132,12 @@ pub fn open_keys(data_dir: &Path) -> Result<KeyStore, InvokeError> {
     }
 }
 
-/// `<data_dir>/policy.yaml` when present, else capabilities only.
-pub fn load_policy(data_dir: &Path) -> Result<PolicySet, InvokeError> {
+/// The operator policy: `file` when given (it must exist), else `<data_dir>/policy.yaml`
+/// when present, else capabilities only.
+pub fn load_policy(file: Option<&Path>, data_dir: &Path) -> Result<PolicySet, InvokeError> {
+    if let Some(file) = file {
+        return Ok(PolicySet::from_file(file)?);
+    }
     let path = data_dir.join("policy.yaml");
     if path.exists() {
         Ok(PolicySet::from_file(&path)?)
@@ -148,14 +165,23 @@ pub fn invoke(
         })?;
     let manifest = Manifest::load(&agent_dir)?;
     let agent = manifest.agent_name()?;
-    let limits = manifest.limits().map_err(InvokeError::Invalid)?;
+    let mut limits = manifest.limits().map_err(InvokeError::Invalid)?;
+    if let Some(cap) = inv.timeout_ms {
+        if cap == 0 {
+            return Err(InvokeError::Invalid("a turn time limit of 0 ms".into()));
+        }
+        limits.timeout_ms = limits.timeout_ms.min(cap);
+    }
     let membrane_limits = manifest.membrane_limits().map_err(InvokeError::Invalid)?;
     let hash = folder_hash(&agent_dir)?;
 
     let store = open_keys(&host.data_dir)?;
     let minter = store.minter()?;
     let now = now_unix();
-    let cell = new_cell_id();
+    let cell = match &inv.cell {
+        Some(c) => c.clone(),
+        None => new_cell_id(),
+    };
     let task = match &inv.task {
         Some(t) => {
             check_id("task", t)?;
@@ -173,9 +199,16 @@ pub fn invoke(
         folder_hash: hash.as_str().to_string(),
         caps: manifest.capabilities.clone(),
     };
+    let task_jti = match &inv.task_key_jti {
+        Some(j) => {
+            check_id("task key id", j)?;
+            j.clone()
+        }
+        None => new_jti()?,
+    };
     let task_claims = TaskKey {
         aud: TASK_AUDIENCE.into(),
-        jti: new_jti()?,
+        jti: task_jti,
         iat: now,
         nbf: now,
         exp: now + limits.timeout_ms.div_ceil(1000) + TASK_KEY_SLACK_SECS,
@@ -193,7 +226,7 @@ pub fn invoke(
     let mut services = Services::embedded(
         &host.data_dir,
         store.verifier()?,
-        load_policy(&host.data_dir)?,
+        load_policy(host.policy.as_deref(), &host.data_dir)?,
         audit.clone(),
     )?;
     if let Some(llm) = host.llm {

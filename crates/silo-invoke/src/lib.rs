@@ -14,6 +14,7 @@
 mod error;
 mod invocation;
 mod manifest;
+mod operator;
 pub mod sdk;
 
 pub use error::InvokeError;
@@ -21,3 +22,4 @@ pub use invocation::{
     invoke, load_policy, open_keys, Host, Invocation, InvocationReport, LLM_LOOPBACK_PORT,
 };
 pub use manifest::{Manifest, ManifestLimits, MANIFEST_FILE};
+pub use operator::{operator_call, OperatorCall, OperatorReply};

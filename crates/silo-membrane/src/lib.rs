@@ -54,7 +54,7 @@ pub use connectors::llm::{
     Reservation, SqliteLlmUsage,
 };
 pub use connectors::outcomes::{
-    CompletionStatus, Outcome, OutcomeStore, RecordOutcome, RecordedOutcome, SqliteOutcomes,
+    CompletionStatus, Outcome, OutcomeStore, RecordOutcome, RecordedOutcome, Report, SqliteOutcomes,
 };
 pub use connectors::{ConnectorError, Connectors};
 pub use error::MembraneError;

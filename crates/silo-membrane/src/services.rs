@@ -77,6 +77,31 @@ impl Services {
         })
     }
 
+    /// Fills the embedded business database under `data_dir` from the SQL file `seed`
+    /// (a project's `seed`), unless it already has customers: `Ok(true)` when it loaded.
+    /// Call it before anything opens the database (the membrane's services, [`Intake`]),
+    /// or that opener fills an empty database with the built-in customers first. A file
+    /// that does not load is an error naming it, and leaves the database empty.
+    pub fn seed_business_db(data_dir: &Path, seed: &Path) -> Result<bool, MembraneError> {
+        crate::connectors::data::load_seed_file(&Connectors::business_db(data_dir), seed)
+            .map_err(|e| MembraneError::InvalidConfig(e.to_string()))
+    }
+
+    /// [`Self::embedded`] with the business database filled from `seed` when it is empty
+    /// (see [`Self::seed_business_db`]); `None`: the built-in customers.
+    pub fn embedded_seeded(
+        data_dir: &Path,
+        verifier: Verifier,
+        policy: PolicySet,
+        audit: Arc<AuditLog>,
+        seed: Option<&Path>,
+    ) -> Result<Self, MembraneError> {
+        if let Some(seed) = seed {
+            Self::seed_business_db(data_dir, seed)?;
+        }
+        Self::embedded(data_dir, verifier, policy, audit)
+    }
+
     /// Sends rendered messages through `outbox` instead of the embedded directory.
     pub fn with_outbox(mut self, outbox: Box<dyn crate::connectors::outbox::Outbox>) -> Self {
         self.connectors.outbox = outbox;
@@ -195,6 +220,15 @@ impl Intake {
             privacy: crate::privacy::Privacy::open(data_dir)?,
             data: crate::connectors::data::SqliteData::open(&Connectors::business_db(data_dir))?,
         })
+    }
+
+    /// [`Self::open`], with the business database filled from `seed` when it is empty
+    /// (see [`Services::seed_business_db`]).
+    pub fn open_seeded(data_dir: &Path, seed: Option<&Path>) -> Result<Self, MembraneError> {
+        if let Some(seed) = seed {
+            Services::seed_business_db(data_dir, seed)?;
+        }
+        Self::open(data_dir)
     }
 
     /// `input` with personal data replaced by tokens of `scope`.

@@ -115,7 +115,8 @@ async fn python_agent_in_a_real_cell_refunds_through_the_membrane() {
         stored.outcome,
         Outcome::Complete {
             status: CompletionStatus::Done,
-            summary: "refunded 1234".into()
+            summary: "refunded 1234".into(),
+            report: None,
         }
     );
     // task, refund, replay, denied refund, kv.put, kv.get, complete.

@@ -1,21 +1,18 @@
 //! The production side of the [`Dispatcher`] seam: every agent turn is one real invocation
 //! through `silo-invoke` (fresh cell, fresh keys bound to it and to the folder's content,
 //! a membrane, the audit log), and the agent's recorded outcome becomes the router's
-//! [`AgentResult`]. Also builds a routing table from an agents directory.
+//! [`AgentResult`]. The dispatcher draws each turn's cell and key ids, revokes keys the
+//! router gives up on, and signals live cells through the cell registry.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use silo_invoke::{Host, Invocation, InvokeError, Manifest, MANIFEST_FILE};
+use silo_invoke::{Host, Invocation, InvokeError};
 use silo_membrane::{CompletionStatus, Outcome};
 
-use crate::dispatch::{DispatchError, Dispatcher};
-use crate::events::AgentResult;
-use crate::routing::{AgentInfo, AgentKind, RoutingConfig, RoutingError, RoutingTable};
+use crate::dispatch::{DispatchError, Dispatcher, TurnIds};
+use crate::events::{AgentResult, Signal};
 use crate::task::TaskView;
-
-/// The human pool every agent falls back to unless the table names another.
-pub const DEFAULT_HUMAN_POOL: &str = "human";
 
 /// Dispatches turns to cells.
 pub struct CellDispatcher {
@@ -47,19 +44,47 @@ impl CellDispatcher {
 
 /// The outcome an agent recorded, as the router reads it.
 pub fn agent_result(outcome: Option<&Outcome>, cell_exit: u8) -> AgentResult {
+    // A structured report travels as lines under the summary: the router carries one text
+    // to the next turn (`input.handoff`), so no router type has to know about reports.
+    let handoff = |summary: &str, report: Option<&silo_membrane::Report>| match report {
+        Some(r) if !r.is_empty() && summary.is_empty() => r.render(),
+        Some(r) if !r.is_empty() => format!("{summary}\n{}", r.render()),
+        _ => summary.to_string(),
+    };
     match outcome {
-        Some(Outcome::Complete { status, summary }) => match status {
-            CompletionStatus::Done => AgentResult::Done {
-                summary: summary.clone(),
-                assets: Vec::new(),
-            },
-            CompletionStatus::NeedsHuman => AgentResult::NeedsHuman {
-                summary: summary.clone(),
-            },
-            CompletionStatus::Failed => AgentResult::Failed {
-                summary: summary.clone(),
-            },
-        },
+        Some(Outcome::Complete {
+            status,
+            summary,
+            report,
+        }) => {
+            let summary = handoff(summary, report.as_ref());
+            match status {
+                CompletionStatus::Done => AgentResult::Done {
+                    summary,
+                    // What the turn produced are the run's interim assets.
+                    assets: report
+                        .as_ref()
+                        .map(|r| r.produced.clone())
+                        .unwrap_or_default(),
+                },
+                CompletionStatus::NeedsHuman => AgentResult::NeedsHuman { summary },
+                CompletionStatus::Failed => AgentResult::Failed { summary },
+            }
+        }
+        Some(Outcome::Redirect {
+            target,
+            hard,
+            summary,
+            report,
+        }) => {
+            let summary = handoff(summary, report.as_ref());
+            let target = target.clone();
+            if *hard {
+                AgentResult::HardRedirect { target, summary }
+            } else {
+                AgentResult::SoftRedirect { target, summary }
+            }
+        }
         Some(Outcome::Escalate {
             target,
             reason,
@@ -75,16 +100,70 @@ pub fn agent_result(outcome: Option<&Outcome>, cell_exit: u8) -> AgentResult {
     }
 }
 
+impl CellDispatcher {
+    fn host_for(&self, agent: &str) -> Result<Host, DispatchError> {
+        (self.host)().map_err(|e| DispatchError::Transient {
+            agent: agent.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 impl Dispatcher for CellDispatcher {
+    fn turn_ids(&self, task: &TaskView, _n: u32) -> Result<TurnIds, DispatchError> {
+        let jti = silo_keys::new_jti().map_err(|e| DispatchError::Transient {
+            agent: task.run.agent.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(TurnIds {
+            cell: silo_cell::new_cell_id(),
+            task_key_jti: jti,
+        })
+    }
+
+    fn revoke(&self, jti: &str) -> Result<(), DispatchError> {
+        let transient = |reason: String| DispatchError::Transient {
+            agent: String::new(),
+            reason,
+        };
+        let host = self.host_for("")?;
+        let keys = silo_invoke::open_keys(&host.data_dir).map_err(|e| transient(e.to_string()))?;
+        keys.revoke(jti, silo_keys::now_unix())
+            .map(|_| ())
+            .map_err(|e| transient(e.to_string()))
+    }
+
+    fn signal(&self, cell: &str, signal: Signal) -> Result<bool, DispatchError> {
+        let host = self.host_for("")?;
+        let failed = |reason: String| DispatchError::Failed {
+            agent: String::new(),
+            reason,
+        };
+        let registry =
+            silo_cell::Registry::open(&host.run_dir).map_err(|e| failed(e.to_string()))?;
+        if registry.get(cell).is_err() {
+            return Ok(false);
+        }
+        let sent = match signal {
+            Signal::Stop => registry.stop(cell),
+            Signal::Cont => registry.cont(cell),
+            Signal::Kill => registry.kill(cell),
+        };
+        match sent {
+            Ok(()) => Ok(true),
+            // It ended between the lookup and the signal.
+            Err(silo_cell::CellError::UnknownCell(_)) => Ok(false),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
     fn dispatch(&self, task: &TaskView, agent: &str) -> Result<AgentResult, DispatchError> {
         let failed = |reason: String| DispatchError::Failed {
             agent: agent.to_string(),
             reason,
         };
-        let host = (self.host)().map_err(|e| DispatchError::Transient {
-            agent: agent.to_string(),
-            reason: e.to_string(),
-        })?;
+        let host = self.host_for(agent)?;
+        let record = task.dispatch.as_ref();
         // The previous turn's summary (an escalation's reason and recommendation) travels
         // with the input, under `handoff`; the run itself stays with the router.
         let mut input = task.spec.input.clone();
@@ -108,51 +187,23 @@ impl Dispatcher for CellDispatcher {
                     stage: task.dispatches.to_string(),
                 }),
             input_tokenised: task.spec.privacy_scope.is_some(),
+            cell: record.map(|d| d.cell.clone()),
+            task_key_jti: record.map(|d| d.task_key_jti.clone()),
+            timeout_ms: record.and_then(|d| d.timeout_ms),
         };
         let report = silo_invoke::invoke(host, &inv, Stdio::null(), Stdio::inherit())
             .map_err(|e| failed(e.to_string()))?;
+        if report.cell.termination == silo_cell::Termination::TimedOut && report.outcome.is_none() {
+            return Err(DispatchError::TimedOut {
+                agent: agent.to_string(),
+                limit_ms: record
+                    .and_then(|d| d.timeout_ms)
+                    .unwrap_or(report.cell.duration_ms),
+            });
+        }
         Ok(agent_result(
             report.outcome.as_ref().map(|o| &o.outcome),
             report.cell.exit_code(),
         ))
     }
-}
-
-/// A routing table from an agents directory: every folder with an `agent.yaml` is an agent
-/// (routed by its name, escalating to what its base key lists), plus the human pool
-/// [`DEFAULT_HUMAN_POOL`].
-pub fn routing_from_agents_dir(dir: &Path) -> Result<RoutingTable, RoutingError> {
-    let mut config = RoutingConfig {
-        default_human: Some(DEFAULT_HUMAN_POOL.into()),
-        ..RoutingConfig::default()
-    };
-    config.agents.insert(
-        DEFAULT_HUMAN_POOL.into(),
-        AgentInfo {
-            kind: AgentKind::Human,
-            ..AgentInfo::default()
-        },
-    );
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        RoutingError::AgentsDir(format!("agents directory `{}`: {e}", dir.display()))
-    })?;
-    let mut folders: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join(MANIFEST_FILE).is_file())
-        .collect();
-    folders.sort();
-    for folder in folders {
-        let manifest =
-            Manifest::load(&folder).map_err(|e| RoutingError::AgentsDir(e.to_string()))?;
-        config.agents.insert(
-            manifest.name.clone(),
-            AgentInfo {
-                kind: AgentKind::Agent,
-                escalate: manifest.capabilities.escalate.clone().unwrap_or_default(),
-                human: None,
-            },
-        );
-    }
-    RoutingTable::new(config, Vec::new())
 }

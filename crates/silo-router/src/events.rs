@@ -127,6 +127,9 @@ pub enum Event {
         cell: String,
         /// The task key's id.
         task_key_jti: String,
+        /// The turn's time limit in milliseconds (a stage's or the router's), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
     /// The agent ended its turn.
     AgentResult {

@@ -5,11 +5,10 @@
 //! an argument, ids derive from the task, and sampling from its sequence number, so a run
 //! is reproducible.
 
-use std::collections::BTreeSet;
-
 use crate::decide::{decide, to_human};
 use crate::dispatch::{DispatchError, Dispatcher};
 use crate::events::{AgentResult, Event, Signal};
+use crate::recorder::{AuditRecorder, RecordError};
 use crate::routing::{RoutingError, RoutingTable};
 use crate::shadow::ShadowSampling;
 use crate::state::State;
@@ -28,6 +27,9 @@ pub struct KernelConfig {
     pub lease_secs: u64,
     /// Shadow review sampling, if any.
     pub shadow: Option<ShadowSampling>,
+    /// The longest one agent turn may run, in milliseconds, unless its workflow stage
+    /// sets its own (`timeout:`); `None`: the agent's own limit alone.
+    pub stage_timeout_ms: Option<u64>,
 }
 
 impl Default for KernelConfig {
@@ -36,6 +38,7 @@ impl Default for KernelConfig {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             lease_secs: 300,
             shadow: None,
+            stage_timeout_ms: None,
         }
     }
 }
@@ -74,6 +77,12 @@ pub enum KernelError {
     /// The task does not exist.
     #[error("task `{0}` does not exist")]
     UnknownTask(TaskId),
+    /// The change is in the store but not yet in the audit log (a later change copies it).
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The signal reached the task but not its cell.
+    #[error("signalling the task's cell failed: {0}")]
+    Signal(String),
     /// The operator does not have the task.
     #[error("operator `{operator}` does not have task `{task}`; take it from the inbox first")]
     NotTakenBy {
@@ -91,19 +100,39 @@ pub struct Kernel<S: Store, D: Dispatcher> {
     dispatcher: D,
     routing: RoutingTable,
     config: KernelConfig,
-    offline: BTreeSet<String>,
+    recorder: Option<AuditRecorder>,
 }
 
 impl<S: Store, D: Dispatcher> Kernel<S, D> {
-    /// A kernel; every agent starts online.
+    /// A kernel; which agents are offline is kept in the store.
     pub fn new(store: S, dispatcher: D, routing: RoutingTable, config: KernelConfig) -> Self {
         Self {
             store,
             dispatcher,
             routing,
             config,
-            offline: BTreeSet::new(),
+            recorder: None,
         }
+    }
+
+    /// Copies every router event into the audit log after each change (see
+    /// [`AuditRecorder`]).
+    pub fn with_recorder(mut self, recorder: AuditRecorder) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Copies events not yet in the audit log there now (a no-op without a recorder).
+    pub fn record(&self) -> Result<usize, KernelError> {
+        match &self.recorder {
+            Some(r) => Ok(r.sync(&self.store)?),
+            None => Ok(0),
+        }
+    }
+
+    fn recorded<T>(&self, value: T) -> Result<T, KernelError> {
+        self.record()?;
+        Ok(value)
     }
 
     /// The store.
@@ -121,19 +150,19 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
         &self.routing
     }
 
-    /// Marks `agent` online or offline; tasks for an offline agent go to its human pool
-    /// when they are dispatched.
-    pub fn set_online(&mut self, agent: &str, online: bool) {
-        if online {
-            self.offline.remove(agent);
-        } else {
-            self.offline.insert(agent.to_owned());
+    /// Marks `agent` (an agent of the routing table, not a human pool) online or offline
+    /// in the store; tasks for an offline agent go to its human pool when they are
+    /// dispatched, by this kernel or any other on the same store.
+    pub fn set_online(&self, agent: &str, online: bool, now: u64) -> Result<(), KernelError> {
+        if self.routing.agent(agent).is_none() || self.routing.is_human(agent) {
+            return Err(RoutingError::UnknownAgent(agent.to_owned()).into());
         }
+        Ok(self.store.set_online(agent, online, now)?)
     }
 
-    /// Whether `agent` is online.
-    pub fn is_online(&self, agent: &str) -> bool {
-        !self.offline.contains(agent)
+    /// Whether `agent` is online, as the store says now.
+    pub fn is_online(&self, agent: &str) -> Result<bool, KernelError> {
+        Ok(!self.store.offline_agents()?.contains(agent))
     }
 
     /// Records a task and queues its dispatch.
@@ -146,7 +175,7 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
             run: run.clone(),
             shadow: sampling.is_some_and(|s| s.picks(seq)),
         })?;
-        Ok(view.id)
+        self.recorded(view.id)
     }
 
     /// The task.
@@ -188,7 +217,7 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
             }
             _ => self.drop_stale(job)?,
         };
-        Ok(Some(report))
+        self.recorded(Some(report))
     }
 
     /// Steps until no job is due at `now`.
@@ -215,6 +244,13 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
         // A dispatch that died with its router: its key must not outlive it.
         if view.state == State::Dispatched {
             if let Some(old) = &view.dispatch {
+                if let Err(e) = self.dispatcher.revoke(&old.task_key_jti) {
+                    return Ok(StepReport {
+                        job,
+                        events,
+                        outcome: StepOutcome::Retrying(e.to_string()),
+                    });
+                }
                 events.push(Event::KeyRevoked {
                     jti: old.task_key_jti.clone(),
                 });
@@ -222,7 +258,7 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
         }
         let unavailable = if self.routing.is_human(&agent) {
             Some(format!("`{agent}` is a human pool"))
-        } else if !self.is_online(&agent) {
+        } else if !self.is_online(&agent)? {
             Some(format!("agent `{agent}` is offline"))
         } else {
             None
@@ -236,16 +272,29 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
                 outcome: StepOutcome::Applied(view.state),
             });
         }
-        let n = view.dispatches + 1;
-        let jti = format!("{}.key-{n}", view.id);
+        let ids = match self.dispatcher.turn_ids(&view, view.dispatches + 1) {
+            Ok(ids) => ids,
+            Err(e) => {
+                return Ok(StepReport {
+                    job,
+                    events: Vec::new(),
+                    outcome: StepOutcome::Retrying(e.to_string()),
+                })
+            }
+        };
+        let jti = ids.task_key_jti;
         events.push(Event::Dispatched {
             agent: agent.clone(),
-            cell: format!("{}.cell-{n}", view.id),
+            cell: ids.cell,
             task_key_jti: jti.clone(),
+            timeout_ms: self.turn_timeout(&view),
         });
         let view = self.store.apply_all(&job.task, &events, now, Some(&job))?;
+        // The key is minted and the cell about to start: on record before it acts.
+        self.record()?;
+        // `Err` holds a result to record, `Ok` an event that ends the task.
         let result = match self.dispatcher.dispatch(&view, &agent) {
-            Ok(result) => result,
+            Ok(result) => Err(result),
             Err(DispatchError::Transient { reason, .. }) => {
                 return Ok(StepReport {
                     job,
@@ -253,18 +302,20 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
                     outcome: StepOutcome::Retrying(reason),
                 })
             }
-            Err(e @ DispatchError::Failed { .. }) => AgentResult::Failed {
+            Err(e @ DispatchError::Failed { .. }) => Err(AgentResult::Failed {
                 summary: e.to_string(),
-            },
+            }),
+            Err(DispatchError::TimedOut { .. }) => Ok(Event::TimedOut),
         };
-        let finished = [
-            Event::AgentResult {
+        let ended = match result {
+            Ok(ended) => ended,
+            Err(result) => Event::AgentResult {
                 agent,
                 result,
                 shadow: view.shadow == ShadowState::Pending,
             },
-            Event::KeyRevoked { jti },
-        ];
+        };
+        let finished = [ended, Event::KeyRevoked { jti }];
         // The task may have moved on while the agent ran (stopped, killed, timed out):
         // its job is gone and the result is recorded nowhere.
         let outcome = match self.store.apply_all(&job.task, &finished, now, Some(&job)) {
@@ -292,7 +343,8 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
         let event = Event::HumanAssigned {
             operator: operator.to_owned(),
         };
-        Ok(self.store.apply(task, &event, now, None)?)
+        let view = self.store.apply(task, &event, now, None)?;
+        self.recorded(view)
     }
 
     /// `operator`, who has `task`, ends their turn with `result`; it acts like an agent's.
@@ -321,18 +373,59 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
             result,
             diverged,
         };
-        Ok(self.store.apply(task, &event, now, None)?)
+        let view = self.store.apply(task, &event, now, None)?;
+        self.recorded(view)
     }
 
-    /// Sends `signal` to `task`.
-    pub fn signal(&self, task: &TaskId, signal: Signal, now: u64) -> Result<TaskView, KernelError> {
-        Ok(self
+    /// The time limit of `view`'s next turn: its workflow stage's, else the router's.
+    fn turn_timeout(&self, view: &TaskView) -> Option<u64> {
+        view.run
+            .workflow
+            .as_deref()
+            .and_then(|w| self.routing.workflow(w))
+            .and_then(|w| w.timeout_ms(&view.run))
+            .or(self.config.stage_timeout_ms)
+    }
+
+    /// Sends `signal` to `task` (the transition map must allow it), then to its live cell,
+    /// if it has one: `stop` freezes the cell at once (it makes no more calls) and parks
+    /// the task; `cont` kills the frozen cell and queues a fresh turn with a fresh key (a
+    /// turn is stateless and its side effects idempotent, so it starts again); `kill`
+    /// kills the cell and aborts the task. Returns the task and whether a cell was hit.
+    pub fn signal(
+        &self,
+        task: &TaskId,
+        signal: Signal,
+        now: u64,
+    ) -> Result<(TaskView, bool), KernelError> {
+        let before = self.task(task)?;
+        let after = self
             .store
-            .apply(task, &Event::Signal { signal }, now, None)?)
+            .apply(task, &Event::Signal { signal }, now, None)?;
+        self.record()?;
+        let live = match (&before.dispatch, before.state, signal) {
+            (Some(d), State::Dispatched, Signal::Stop | Signal::Kill) => Some((d, signal)),
+            (Some(d), State::Paused, Signal::Cont) => Some((d, Signal::Kill)),
+            _ => None,
+        };
+        let mut hit = false;
+        if let Some((dispatch, to_cell)) = live {
+            hit = self
+                .dispatcher
+                .signal(&dispatch.cell, to_cell)
+                .map_err(|e| KernelError::Signal(e.to_string()))?;
+            if to_cell == Signal::Kill {
+                self.dispatcher
+                    .revoke(&dispatch.task_key_jti)
+                    .map_err(|e| KernelError::Signal(e.to_string()))?;
+            }
+        }
+        Ok((after, hit))
     }
 
     /// Ends `task` as timed out.
     pub fn time_out(&self, task: &TaskId, now: u64) -> Result<TaskView, KernelError> {
-        Ok(self.store.apply(task, &Event::TimedOut, now, None)?)
+        let view = self.store.apply(task, &Event::TimedOut, now, None)?;
+        self.recorded(view)
     }
 }

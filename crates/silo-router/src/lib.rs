@@ -16,6 +16,8 @@ mod decide;
 mod dispatch;
 mod events;
 mod kernel;
+mod project;
+mod recorder;
 mod routing;
 mod shadow;
 mod state;
@@ -24,17 +26,21 @@ mod task;
 mod transition;
 mod workflow;
 
-pub use cells::{agent_result, routing_from_agents_dir, CellDispatcher, DEFAULT_HUMAN_POOL};
+pub use cells::{agent_result, CellDispatcher};
 pub use decide::{decide, single_next};
-pub use dispatch::{DispatchError, Dispatcher};
+pub use dispatch::{DispatchError, Dispatcher, TurnIds};
 pub use events::{AgentResult, Event, EventKind, Signal};
 pub use kernel::{Kernel, KernelConfig, KernelError, StepOutcome, StepReport};
+pub use project::{
+    load_workflows, routing_for_project, routing_from_agents_dir, RoutingSetup, DEFAULT_HUMAN_POOL,
+};
+pub use recorder::{AuditRecorder, RecordError, ROUTER_ACTION};
 pub use routing::{
     AgentInfo, AgentKind, Entry, EscalationTarget, RoutingConfig, RoutingError, RoutingTable,
 };
 pub use shadow::ShadowSampling;
 pub use state::State;
-pub use store::{Job, SqliteStore, Store, StoreError, StoredEvent};
+pub use store::{Job, SqliteStore, Store, StoreError, StoredEvent, TaskFilter};
 pub use task::{
     DispatchRecord, PendingResult, Return, RunState, ShadowState, TaskId, TaskSpec, TaskView,
 };

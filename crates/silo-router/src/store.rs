@@ -2,13 +2,17 @@
 //! tasks, the append-only event log, and the queue of work with leases (a job whose lease
 //! expired is claimed again, so dispatch is at-least-once; side effects are idempotent).
 //! [`Store::apply_all`] checks the transition map, writes the new state, appends the events
-//! and replaces the task's queued work in one transaction.
+//! and replaces the task's queued work in one transaction. The store also keeps which
+//! agents are offline, so every router process on the same store sees a change at its
+//! next dispatch.
 
 mod sqlite;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::events::Event;
+use crate::state::State;
 use crate::task::{TaskId, TaskView};
 use crate::transition::{JobKind, TransitionError};
 
@@ -40,6 +44,44 @@ pub struct StoredEvent {
     pub at: u64,
     /// The event.
     pub event: Event,
+}
+
+/// Which tasks [`Store::list`] returns: all conditions hold, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// Only tasks in this state.
+    pub state: Option<State>,
+    /// Only tasks whose run is with this agent or human pool now.
+    pub agent: Option<String>,
+    /// Only tasks about this customer.
+    pub customer: Option<String>,
+    /// Only tasks submitted after the task with this sequence number (`task-<n>`).
+    pub after_seq: Option<u64>,
+    /// Only tasks submitted before the task with this sequence number: the next page of a
+    /// newest-first listing starts before its last task.
+    pub before_seq: Option<u64>,
+    /// At most this many tasks (at most [`TaskFilter::MAX_LIMIT`]).
+    pub limit: usize,
+}
+
+impl TaskFilter {
+    /// The limit when none is given.
+    pub const DEFAULT_LIMIT: usize = 100;
+    /// The largest limit; a larger one is cut to it.
+    pub const MAX_LIMIT: usize = 1000;
+}
+
+impl Default for TaskFilter {
+    fn default() -> Self {
+        Self {
+            state: None,
+            agent: None,
+            customer: None,
+            after_seq: None,
+            before_seq: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
 }
 
 /// The store failed or refused.
@@ -126,4 +168,23 @@ pub trait Store {
 
     /// The event log, of one task or of all, in order.
     fn events(&self, task: Option<&TaskId>) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// At most `limit` events after the one numbered `after` (0: from the start), of one
+    /// task or of all, in order: how a reader follows the log.
+    fn events_after(
+        &self,
+        after: u64,
+        task: Option<&TaskId>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The tasks `filter` selects, newest first.
+    fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskView>, StoreError>;
+
+    /// Marks `agent` online or offline (since `at`); tasks for an offline agent go to its
+    /// human pool when they are dispatched.
+    fn set_online(&self, agent: &str, online: bool, at: u64) -> Result<(), StoreError>;
+
+    /// The agents marked offline.
+    fn offline_agents(&self) -> Result<BTreeSet<String>, StoreError>;
 }

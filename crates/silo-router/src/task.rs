@@ -134,6 +134,9 @@ pub struct DispatchRecord {
     pub cell: String,
     /// The task key's id.
     pub task_key_jti: String,
+    /// The turn's time limit in milliseconds, if the router set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A result waiting for the router's decision.

@@ -208,11 +208,13 @@ pub fn apply(view: &TaskView, event: &Event) -> Result<(TaskView, Effect), Trans
             agent,
             cell,
             task_key_jti,
+            timeout_ms,
         } => {
             next.dispatch = Some(DispatchRecord {
                 agent: agent.clone(),
                 cell: cell.clone(),
                 task_key_jti: task_key_jti.clone(),
+                timeout_ms: *timeout_ms,
             });
             next.dispatches += 1;
         }

@@ -62,6 +62,9 @@ pub struct Stage {
     pub soft: BTreeMap<String, String>,
     /// Redirects the run may have taken when this stage redirects again.
     pub max_redirects: u32,
+    /// The longest one turn of this stage may run, in milliseconds (`timeout: 30s`);
+    /// `None`: the router's `stage_timeout`, else the agent's own limit.
+    pub timeout_ms: Option<u64>,
 }
 
 /// A loaded and structurally checked workflow.
@@ -353,6 +356,11 @@ impl Workflow {
         RunState::workflow(&self.name, agent)
     }
 
+    /// The turn timeout of `run`'s stage, if the stage sets one.
+    pub fn timeout_ms(&self, run: &RunState) -> Option<u64> {
+        self.stages.get(run.stage).and_then(|s| s.timeout_ms)
+    }
+
     /// The redirect limit in force at `run`'s stage.
     pub fn max_redirects(&self, run: &RunState) -> u32 {
         self.stages
@@ -523,6 +531,22 @@ impl Workflow {
     }
 }
 
+/// `500ms`, `30s`, `2m`, `1h` (the spellings of an agent's `limits.timeout`), not zero.
+fn parse_timeout(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&ms| ms > 0)
+}
+
 fn parse_stage(
     workflow: &str,
     index: usize,
@@ -545,6 +569,7 @@ fn parse_stage(
         hard: BTreeMap::new(),
         soft: BTreeMap::new(),
         max_redirects: default_max,
+        timeout_ms: None,
     };
     for (key, value) in map {
         let key = key_text(key).ok_or_else(|| error("a key is not text".into()))?;
@@ -574,9 +599,20 @@ fn parse_stage(
                     .and_then(|n| u32::try_from(n).ok())
                     .ok_or_else(|| error("`max_redirects` must be a whole number".into()))?;
             }
+            "timeout" => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| error("`timeout` must be a duration such as 30s".into()))?;
+                let ms = parse_timeout(text).ok_or_else(|| {
+                    error(format!(
+                        "`timeout: {text}` is not a duration (use e.g. 500ms, 30s, 2m)"
+                    ))
+                })?;
+                stage.timeout_ms = Some(ms);
+            }
             other => {
                 return Err(error(format!(
-                    "unknown key `{other}` (expected agent, name, 301, 302, max_redirects)"
+                    "unknown key `{other}` (expected agent, name, 301, 302, max_redirects, timeout)"
                 )))
             }
         }

@@ -41,6 +41,7 @@ __all__ = [
     "done",
     "complete",
     "escalate",
+    "redirect",
     "PROTOCOL_VERSION",
 ]
 
@@ -285,17 +286,30 @@ def refund(
     )
 
 
-def complete(status: str, summary: str) -> None:
+def _report(report: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A report for the wire: ``did`` (text) and the lists ``produced``, ``todo`` and
+    ``warnings`` (texts); parts left out are empty. Other keys are refused by the membrane."""
+    if report is None:
+        return None
+    return {str(k): v if isinstance(v, str) else list(v) for k, v in report.items()}
+
+
+def complete(status: str, summary: str, report: Optional[Mapping[str, Any]] = None) -> None:
     """Records the task's result: ``status`` is ``done``, ``needs_human`` or ``failed``.
 
-    The first result a task records stands; a second one raises ``outcome_recorded``.
+    ``report`` tells the next stage more than the summary: ``{"did": "...", "produced":
+    [...], "todo": [...], "warnings": [...]}`` (every part optional). The first result a
+    task records stands; a second one raises ``outcome_recorded``.
     """
-    _call("POST", "complete", {"status": status, "summary": summary})
+    body: Dict[str, Any] = {"status": status, "summary": summary}
+    if report is not None:
+        body["report"] = _report(report)
+    _call("POST", "complete", body)
 
 
-def done(summary: str) -> None:
+def done(summary: str, report: Optional[Mapping[str, Any]] = None) -> None:
     """Records that the task is done, with a (tokenised) summary for the router."""
-    complete("done", summary)
+    complete("done", summary, report=report)
 
 
 def escalate(target: str, reason: str, recommendation: str) -> None:
@@ -305,3 +319,27 @@ def escalate(target: str, reason: str, recommendation: str) -> None:
         "escalate",
         {"target": target, "reason": reason, "recommendation": recommendation},
     )
+
+
+def redirect(
+    target: str,
+    summary: str,
+    hard: bool = False,
+    report: Optional[Mapping[str, Any]] = None,
+) -> None:
+    """Ends the turn by sending the task on to ``target``, an agent or stage name.
+
+    A soft redirect (302, the default) runs ``target`` and then comes back to this stage; a
+    hard one (``hard=True``, 301) hands the task over and this run ends there. The router
+    refuses a target the workflow stage does not list (the task then goes to a human).
+    ``summary`` and ``report`` travel to the target as for :func:`complete`; the first
+    result a task records stands.
+    """
+    body: Dict[str, Any] = {
+        "target": target,
+        "kind": "hard" if hard else "soft",
+        "summary": summary,
+    }
+    if report is not None:
+        body["report"] = _report(report)
+    _call("POST", "redirect", body)

@@ -1,11 +1,14 @@
 //! `silo agent`: the agents of an agents directory and whether the router may dispatch to
-//! them. An offline agent's tasks go to its human pool. The offline list is a small file
-//! in the data directory (`router/offline.json`), read by every router command.
+//! them. An offline agent's tasks go to its human pool. Which agents are offline is kept
+//! in the router store (`router/router.db` in the data directory), which every router —
+//! a running `silo serve` included — reads at each dispatch.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use silo_invoke::{Manifest, MANIFEST_FILE};
+use silo_router::{SqliteStore, Store};
 
 use crate::Ctx;
 
@@ -14,9 +17,9 @@ use crate::Ctx;
 pub enum AgentCmd {
     /// The agents of the agents directory, with their version and status.
     List {
-        /// Where the agent folders are.
-        #[arg(long, default_value = "agents")]
-        agents: PathBuf,
+        /// Where the agent folders are (default: the project file's `agents`).
+        #[arg(long)]
+        agents: Option<PathBuf>,
     },
     /// Stop dispatching to an agent: its tasks go to the human pool.
     Offline {
@@ -32,35 +35,41 @@ pub enum AgentCmd {
     New {
         /// The agent's name (lower case, digits, `-`).
         name: String,
-        /// Where the agent folders are.
-        #[arg(long, default_value = "agents")]
-        agents: PathBuf,
+        /// Where the agent folders are (default: the project file's `agents`).
+        #[arg(long)]
+        agents: Option<PathBuf>,
     },
 }
 
 const NEW_MANIFEST: &str =
-    "# What this agent is and what its base key grants. See docs/PROTOCOL.md.
+    "# {name}: what this agent is and what its base key grants (docs/AGENTS.md).
 name: {name}
 version: 0.1.0
+description: Reads the customer's message and records what it read.
 entry: [python3, main.py]
+# The cell's limits; absent ones take the defaults.
 limits: { memory: 256M, timeout: 30s }
+# The base key: the membrane refuses anything not granted here.
 capabilities:
   data.read: { fields: [name, tier, balance_cents] }
   escalate: [human]
 ";
 
-const NEW_MAIN: &str = r#""""{name}: one task in, one outcome out. Outside effects only through `silo`."""
+const NEW_MAIN: &str = r#""""{name}: one task in, one outcome out. Outside effects only through `silo`.
+
+Test it without a cell: `python3 -B -m unittest` in this folder (see test_main.py).
+"""
 
 import silo
 
 
 def main():
     task = silo.task()
-    message = (task.get("input") or {}).get("message", "")
-    customer = silo.data.customer()  # personal data arrives as tokens: [NAME_1]
+    message = str((task.get("input") or {}).get("message", ""))
     if not message:
         silo.escalate("human", "the task has no message", "read the case")
         return
+    customer = silo.data.customer()  # personal data arrives as tokens: [NAME_1]
     silo.done(f"read {customer['name']} ({customer['tier']}): {message[:200]}")
 
 
@@ -68,14 +77,96 @@ if __name__ == "__main__":
     main()
 "#;
 
+/// The agent's own test: `main.py` against a fake `silo` module, standard library only.
+const NEW_TEST: &str = r#""""Tests for main.py without a cell: a fake `silo` module stands in for the SDK,
+returns canned (tokenised) data and records what the agent did.
+
+Run them in this folder: python3 -B -m unittest
+"""
+
+import importlib
+import sys
+import types
+import unittest
+
+
+class FakeSilo(types.ModuleType):
+    """The SDK's calls that main.py makes, with canned answers."""
+
+    def __init__(self, task_input):
+        super().__init__("silo")
+        self.calls = []
+        self._task = {
+            "task": "t-test",
+            "agent": "{name}",
+            "customer": "cus_001",
+            "case": "case_001",
+            "input": task_input,
+            "capabilities": {},
+        }
+        # Personal data reaches an agent only as tokens such as [NAME_1].
+        record = {"name": "[NAME_1]", "tier": "gold", "balance_cents": 1250}
+        self.data = types.SimpleNamespace(customer=lambda fields=None: dict(record))
+
+    def task(self):
+        return self._task
+
+    def done(self, summary, report=None):
+        self.calls.append(("done", summary))
+
+    def complete(self, status, summary, report=None):
+        self.calls.append((status, summary))
+
+    def escalate(self, target, reason, recommendation):
+        self.calls.append(("escalate", target, reason, recommendation))
+
+    def redirect(self, target, summary, hard=False, report=None):
+        self.calls.append(("redirect", target, summary, hard))
+
+
+def run_agent(task_input):
+    """Runs main.main() with a fresh fake `silo`; returns the calls it recorded."""
+    fake = FakeSilo(task_input)
+    sys.modules["silo"] = fake
+    sys.modules.pop("main", None)
+    importlib.import_module("main").main()
+    return fake.calls
+
+
+class MainTest(unittest.TestCase):
+    def test_a_message_is_done_and_names_the_customer_by_token(self):
+        calls = run_agent({"message": "hello from [NAME_1]"})
+        self.assertEqual(calls, [("done", "read [NAME_1] (gold): hello from [NAME_1]")])
+
+    def test_no_message_goes_to_a_human(self):
+        calls = run_agent({})
+        self.assertEqual(len(calls), 1)
+        self.assertEqual(calls[0][:2], ("escalate", "human"))
+
+
+if __name__ == "__main__":
+    unittest.main()
+"#;
+
 const NEW_INSTRUCTIONS: &str = "# {name}: operating procedure
 
 Write here, as for a new employee, what this agent does, what it may decide alone, and
 when it hands over (and to whom). Its code follows these steps; its base key
-(`agent.yaml`, `capabilities`) is what it may do at most.
+(`agent.yaml`, `capabilities`) is what it may do at most. `test_main.py` checks the code
+against these steps without a cell: `python3 -B -m unittest` in this folder.
 ";
 
-fn scaffold(agents: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
+/// The command that runs the scaffolded agent `dir` once in a cell, for the next steps.
+pub(crate) fn run_command(dir: &std::path::Path) -> String {
+    format!(
+        "silo run --agent {} --customer cus_001 --case case_001 --input '{{\"message\":\"hello\"}}'",
+        dir.display()
+    )
+}
+
+/// Writes a new agent folder `agents/name` (manifest, `main.py`, its unit test,
+/// instructions) that runs as it is; refuses when the folder exists.
+pub(crate) fn scaffold(agents: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
     silo_cell::AgentName::new(name).map_err(|e| anyhow::anyhow!("agent name: {e}"))?;
     let dir = agents.join(name);
     if dir.exists() {
@@ -85,6 +176,7 @@ fn scaffold(agents: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
     for (file, text) in [
         ("agent.yaml", NEW_MANIFEST),
         ("main.py", NEW_MAIN),
+        ("test_main.py", NEW_TEST),
         ("instructions.md", NEW_INSTRUCTIONS),
     ] {
         let path = dir.join(file);
@@ -105,37 +197,36 @@ fn readable(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
         .with_context(|| format!("making `{}` readable", path.display()))
 }
 
-fn offline_file(ctx: &Ctx) -> PathBuf {
-    ctx.data_dir.join("router").join("offline.json")
+fn store_path(ctx: &Ctx) -> PathBuf {
+    ctx.data_dir.join("router").join("router.db")
 }
 
-/// The agents marked offline.
-pub fn offline(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
-    let path = offline_file(ctx);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("`{}` is not a JSON list of names", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).with_context(|| format!("reading `{}`", path.display())),
+fn store(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
+    let path = store_path(ctx);
+    SqliteStore::open(&path)
+        .with_context(|| format!("opening the router store `{}`", path.display()))
+}
+
+/// The agents marked offline; none when there is no router store yet.
+fn offline(ctx: &Ctx) -> anyhow::Result<BTreeSet<String>> {
+    if !store_path(ctx).exists() {
+        return Ok(BTreeSet::new());
     }
+    Ok(store(ctx)?.offline_agents()?)
 }
 
-fn save(ctx: &Ctx, names: &[String]) -> anyhow::Result<()> {
-    let path = offline_file(ctx);
-    let dir = path.parent().context("offline file has no folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(names)?)
-        .with_context(|| format!("writing `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("replacing `{}`", path.display()))?;
+fn set_online(ctx: &Ctx, name: &str, online: bool) -> anyhow::Result<()> {
+    silo_cell::AgentName::new(name).map_err(|e| anyhow::anyhow!("agent name: {e}"))?;
+    store(ctx)?.set_online(name, online, silo_keys::now_unix())?;
     Ok(())
 }
 
 /// Runs a `silo agent` command.
 pub fn run(cmd: AgentCmd, ctx: &Ctx) -> anyhow::Result<u8> {
-    let mut names = offline(ctx)?;
     match cmd {
         AgentCmd::List { agents } => {
+            let agents = agents.unwrap_or_else(|| ctx.config.agents.clone());
+            let names = offline(ctx)?;
             let mut rows = Vec::new();
             let mut dirs: Vec<PathBuf> = std::fs::read_dir(&agents)
                 .with_context(|| format!("reading `{}`", agents.display()))?
@@ -169,24 +260,18 @@ pub fn run(cmd: AgentCmd, ctx: &Ctx) -> anyhow::Result<u8> {
             }
         }
         AgentCmd::Offline { name } => {
-            if !names.contains(&name) {
-                names.push(name.clone());
-                names.sort();
-                save(ctx, &names)?;
-            }
+            set_online(ctx, &name, false)?;
             println!("{name}: offline (its tasks go to its human pool)");
         }
         AgentCmd::New { name, agents } => {
+            let agents = agents.unwrap_or_else(|| ctx.config.agents.clone());
             let dir = scaffold(&agents, &name)?;
             println!("created {}", dir.display());
-            println!(
-                "run it: silo run --agent {} --customer cus_001 --case case_001 --input '{{\"message\":\"hello\"}}'",
-                dir.display()
-            );
+            println!("test it: (cd {} && python3 -B -m unittest)", dir.display());
+            println!("run it: {}", run_command(&dir));
         }
         AgentCmd::Online { name } => {
-            names.retain(|n| n != &name);
-            save(ctx, &names)?;
+            set_online(ctx, &name, true)?;
             println!("{name}: online");
         }
     }

@@ -63,7 +63,11 @@ pub fn run(cmd: MembraneCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
                 return Ok(0);
             }
             match &recorded.outcome {
-                Outcome::Complete { status, summary } => {
+                Outcome::Complete {
+                    status,
+                    summary,
+                    report,
+                } => {
                     println!(
                         "task {}: {} ({})",
                         recorded.task,
@@ -71,6 +75,25 @@ pub fn run(cmd: MembraneCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
                         recorded.agent
                     );
                     println!("summary: {summary}");
+                    if let Some(report) = report {
+                        println!("{}", report.render());
+                    }
+                }
+                Outcome::Redirect {
+                    target,
+                    hard,
+                    summary,
+                    report,
+                } => {
+                    let code = if *hard { "301" } else { "302" };
+                    println!(
+                        "task {}: redirected ({code}) to {target} ({})",
+                        recorded.task, recorded.agent
+                    );
+                    println!("summary: {summary}");
+                    if let Some(report) = report {
+                        println!("{}", report.render());
+                    }
                 }
                 Outcome::Escalate {
                     target,

@@ -4,12 +4,14 @@ pub mod agent;
 pub mod audit;
 pub mod cell;
 pub mod demo;
+pub mod init;
 pub mod keys;
 pub mod membrane;
 pub mod pii;
 pub mod policy;
 pub mod run;
 pub mod serve;
+pub mod signal;
 pub mod task;
 pub mod workflow;
 
@@ -41,45 +43,69 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
 }
 
 /// The host settings of one agent invocation: this data directory and run directory, the
-/// running `silo` binary as the cell supervisor, and the LLM upstream and SMTP relay the
-/// environment configures. Shared by `silo run` and every router turn.
+/// running `silo` binary as the cell supervisor, the project's policy file, and the LLM
+/// upstream and SMTP relay (environment first, then the project file). Shared by
+/// `silo run` and every router turn.
 pub fn host(
-    data_dir: &std::path::Path,
+    ctx: &crate::Ctx,
     run_dir: &std::path::Path,
     audit_durability: silo_audit::Durability,
 ) -> anyhow::Result<silo_invoke::Host> {
     use anyhow::Context;
+    // The project's business data goes in before anything opens the database (an empty
+    // one would otherwise get the built-in demo customers).
+    if let Some(seed) = &ctx.config.seed {
+        silo_membrane::Services::seed_business_db(&ctx.data_dir, seed)?;
+    }
+    let smtp = match silo_membrane::connectors::smtp::SmtpConfig::from_env()
+        .context("SILO_SMTP_URL / SILO_SMTP_FROM")?
+    {
+        Some(env) => Some(env),
+        None => ctx
+            .config
+            .smtp
+            .as_ref()
+            .map(|s| silo_membrane::connectors::smtp::SmtpConfig::new(&s.url, &s.from)),
+    };
     Ok(silo_invoke::Host {
-        data_dir: data_dir.to_path_buf(),
+        data_dir: ctx.data_dir.clone(),
         run_dir: run_dir.to_path_buf(),
         silo_exe: std::env::current_exe().context("cannot find the running `silo` binary")?,
-        llm: llm_from_env(data_dir)?,
+        llm: llm_upstream(ctx)?,
         audit_durability,
-        smtp: silo_membrane::connectors::smtp::SmtpConfig::from_env()
-            .context("SILO_SMTP_URL / SILO_SMTP_FROM")?,
+        smtp,
+        policy: ctx.config.policy.clone(),
     })
 }
 
-/// The LLM upstream from `SILO_LLM_URL` (an OpenAI-compatible base URL such as
-/// `http://127.0.0.1:8080/v1`) and `SILO_LLM_API_KEY`, or none when the URL is unset.
-/// Token usage is kept in the membrane database, so budgets hold across runs.
-pub fn llm_from_env(
-    data_dir: &std::path::Path,
+/// The LLM upstream: `SILO_LLM_URL` (an OpenAI-compatible base URL such as
+/// `http://127.0.0.1:8080/v1`) with `SILO_LLM_API_KEY`, else the project file's `llm`
+/// (its key read from the variable it names), else none. Token usage is kept in the
+/// membrane database, so budgets hold across runs.
+pub fn llm_upstream(
+    ctx: &crate::Ctx,
 ) -> anyhow::Result<Option<Box<dyn silo_membrane::LlmUpstream>>> {
     use anyhow::Context;
     use silo_membrane::{ApiKey, HttpUpstream, HttpUpstreamConfig, Services, SqliteLlmUsage};
-    let Some(url) = std::env::var_os("SILO_LLM_URL") else {
-        return Ok(None);
+    let (url, key_var) = match std::env::var_os("SILO_LLM_URL") {
+        Some(url) => (
+            url.into_string()
+                .map_err(|_| anyhow::anyhow!("SILO_LLM_URL is not UTF-8"))?,
+            Some("SILO_LLM_API_KEY".to_owned()),
+        ),
+        None => match &ctx.config.llm {
+            Some(llm) => (llm.url.clone(), llm.api_key_env.clone()),
+            None => return Ok(None),
+        },
     };
-    let url = url
-        .into_string()
-        .map_err(|_| anyhow::anyhow!("SILO_LLM_URL is not UTF-8"))?;
     let mut config = HttpUpstreamConfig::new(url);
-    if let Ok(key) = std::env::var("SILO_LLM_API_KEY") {
-        config = config.api_key(ApiKey::new(key).context("SILO_LLM_API_KEY")?);
+    if let Some(var) = key_var {
+        if let Ok(key) = std::env::var(&var) {
+            config = config.api_key(ApiKey::new(key).with_context(|| var.clone())?);
+        }
     }
-    let usage = SqliteLlmUsage::open(&Services::db_path(data_dir))
+    let usage = SqliteLlmUsage::open(&Services::db_path(&ctx.data_dir))
         .context("opening the LLM usage table")?;
-    let upstream = HttpUpstream::new(config, Box::new(usage)).context("SILO_LLM_URL")?;
+    let upstream = HttpUpstream::new(config, Box::new(usage)).context("the LLM upstream URL")?;
     Ok(Some(Box::new(upstream)))
 }

@@ -44,7 +44,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let input: serde_json::Value =
         serde_json::from_str(&args.input).context("--input is not valid JSON")?;
-    let host = crate::cmd::host(&ctx.data_dir, &args.run_dir.path(), args.audit_durability)?;
+    let host = crate::cmd::host(ctx, &args.run_dir.path(), args.audit_durability)?;
     let inv = Invocation {
         agent_dir: args.agent,
         customer: args.customer,
@@ -53,6 +53,9 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         task: args.task,
         run: None,
         input_tokenised: false,
+        cell: None,
+        task_key_jti: None,
+        timeout_ms: None,
     };
     // The agent's output goes to our stderr, so stdout carries only the result.
     let report = silo_invoke::invoke(host, &inv, Stdio::from(std::io::stderr()), Stdio::inherit())?;
@@ -90,8 +93,19 @@ fn print_json(r: &InvocationReport) -> anyhow::Result<()> {
 fn print_text(r: &InvocationReport) {
     println!("task {}  cell {}  {}", r.task, r.cell.id, describe_cell(r));
     match r.outcome.as_ref().map(|o| &o.outcome) {
-        Some(Outcome::Complete { status, summary }) => {
+        Some(Outcome::Complete {
+            status, summary, ..
+        }) => {
             println!("result: {}: {summary}", status.as_str());
+        }
+        Some(Outcome::Redirect {
+            target,
+            hard,
+            summary,
+            ..
+        }) => {
+            let code = if *hard { "301" } else { "302" };
+            println!("result: redirected ({code}) to {target}: {summary}");
         }
         Some(Outcome::Escalate {
             target,
@@ -100,7 +114,9 @@ fn print_text(r: &InvocationReport) {
         }) => {
             println!("result: escalated to {target}: {reason} (recommends: {recommendation})");
         }
-        None => println!("result: none recorded (the agent neither completed nor escalated)"),
+        None => println!(
+            "result: none recorded (the agent neither completed, escalated nor redirected)"
+        ),
     }
     println!("audit ({} entries):", r.audit.len());
     for e in &r.audit {

@@ -12,36 +12,46 @@ use crate::Ctx;
 /// Arguments of `silo serve`.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// Where the task API listens (loopback only).
-    #[arg(long, default_value = "127.0.0.1:8700")]
-    pub listen: SocketAddr,
-    /// Cells run at once (worker threads stepping the queue).
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// Where the agent folders are.
-    #[arg(long, default_value = "agents")]
-    pub agents: PathBuf,
-    /// How long a claimed job is held before it is dispatched again (after a crash).
-    #[arg(long, default_value_t = 300)]
-    pub lease_secs: u64,
+    /// Where the task API listens, loopback only (default: the project file's
+    /// `serve.listen`, 127.0.0.1:8700).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Cells run at once, worker threads stepping the queue (default: `serve.workers`, 2).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Where the agent folders are (default: the project file's `agents`).
+    #[arg(long)]
+    pub agents: Option<PathBuf>,
+    /// How long a claimed job is held before it is dispatched again after a crash, in
+    /// seconds (default: `router.lease`, 300).
+    #[arg(long)]
+    pub lease_secs: Option<u64>,
     #[command(flatten)]
     pub run_dir: RunDir,
 }
 
 /// Runs `silo serve` until the process is stopped.
 pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let kernel = crate::cmd::task::kernel(ctx, &args.agents, args.run_dir.path(), args.lease_secs)?;
-    let intake = silo_membrane::Intake::open(&ctx.data_dir).context("opening the vault")?;
+    let kernel = crate::cmd::task::kernel(
+        ctx,
+        args.agents.as_deref(),
+        args.run_dir.path(),
+        args.lease_secs,
+    )?;
+    let intake = silo_membrane::Intake::open_seeded(&ctx.data_dir, ctx.config.seed.as_deref())
+        .context("opening the vault")?;
     let daemon = silo_daemon::Daemon::new(kernel, intake);
-    daemon.start_workers(args.workers);
+    daemon.start_workers(args.workers.unwrap_or(ctx.config.serve.workers));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the API runtime")?;
-    runtime.block_on(daemon.serve(args.listen, |addr| {
-        println!("silo serve: task API on http://{addr}");
-        let _ = std::io::stdout().flush();
-    }))?;
+    runtime.block_on(
+        daemon.serve(args.listen.unwrap_or(ctx.config.serve.listen), |addr| {
+            println!("silo serve: task API on http://{addr}");
+            let _ = std::io::stdout().flush();
+        }),
+    )?;
     Ok(0)
 }

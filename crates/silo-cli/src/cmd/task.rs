@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use silo_router::{
-    routing_from_agents_dir, AgentResult, CellDispatcher, Kernel, KernelConfig, SqliteStore,
-    TaskId, TaskSpec, TaskView,
+    AgentResult, CellDispatcher, Kernel, KernelConfig, SqliteStore, TaskId, TaskSpec, TaskView,
 };
 
 use crate::cmd::cell::RunDir;
@@ -44,6 +43,26 @@ pub enum TaskCmd {
     },
     /// The operator who took a task ends their turn; the router carries on from it.
     Answer(Box<AnswerArgs>),
+    /// The operator who took a task acts on it through the membrane, with their own base
+    /// key (`operators:` in silo.yaml) and a task key for it: the same tokenised view,
+    /// tools, limits and audit as an agent.
+    Act(Box<ActArgs>),
+    /// Tasks, newest first, filtered by state, current agent or customer.
+    List {
+        /// Only tasks in this state (`queued`, `waiting_for_human`, `completed`, …).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only tasks whose run is with this agent or human pool now.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only tasks about this customer.
+        #[arg(long)]
+        customer: Option<String>,
+        /// At most this many tasks (1 to 1000).
+        #[arg(long, default_value_t = silo_router::TaskFilter::DEFAULT_LIMIT as u64,
+              value_parser = clap::value_parser!(u64).range(1..=silo_router::TaskFilter::MAX_LIMIT as u64))]
+        limit: u64,
+    },
 }
 
 /// Arguments of `silo task answer`.
@@ -63,9 +82,29 @@ pub struct AnswerArgs {
     /// Escalation target (with `--result escalate`).
     #[arg(long)]
     pub target: Option<String>,
-    /// Where the agent folders are.
-    #[arg(long, default_value = "agents")]
-    pub agents: PathBuf,
+    /// Where the agent folders are (default: the project file's `agents`).
+    #[arg(long)]
+    pub agents: Option<PathBuf>,
+    #[command(flatten)]
+    pub run_dir: RunDir,
+}
+
+/// Arguments of `silo task act`.
+#[derive(clap::Args, Debug)]
+pub struct ActArgs {
+    /// The task id.
+    pub id: String,
+    /// Who acts (must have taken the task; an operator of silo.yaml).
+    #[arg(long)]
+    pub operator: String,
+    /// `GET` or `POST`.
+    #[arg(value_parser = ["GET", "POST"])]
+    pub method: String,
+    /// The membrane route, e.g. `/v1/data/customer` or `/v1/refund` (docs/PROTOCOL.md).
+    pub path: String,
+    /// The JSON body (for POST), or `@FILE`.
+    #[arg(long)]
+    pub body: Option<String>,
     #[command(flatten)]
     pub run_dir: RunDir,
 }
@@ -74,8 +113,15 @@ pub struct AnswerArgs {
 #[derive(clap::Args, Debug)]
 pub struct SubmitArgs {
     /// The agent (a folder of the agents directory) or route to start with.
+    #[arg(
+        long,
+        required_unless_present = "workflow",
+        conflicts_with = "workflow"
+    )]
+    pub agent: Option<String>,
+    /// The workflow (a file of the workflows directory) to run.
     #[arg(long)]
-    pub agent: String,
+    pub workflow: Option<String>,
     /// The customer (business database id).
     #[arg(long)]
     pub customer: String,
@@ -85,15 +131,12 @@ pub struct SubmitArgs {
     /// The task input as JSON, or `@FILE`.
     #[arg(long, default_value = "{}")]
     pub input: String,
-    /// Where the agent folders are.
-    #[arg(long, default_value = "agents")]
-    pub agents: PathBuf,
+    /// Where the agent folders are (default: the project file's `agents`).
+    #[arg(long)]
+    pub agents: Option<PathBuf>,
     #[command(flatten)]
     pub run_dir: RunDir,
 }
-
-/// How long a claimed job is held by an in-process kernel before another may take it.
-const LEASE_SECS: u64 = 300;
 
 fn store(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
     let path = ctx.data_dir.join("router").join("router.db");
@@ -138,6 +181,13 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
             Ok(0)
         }
         TaskCmd::Answer(a) => answer(*a, ctx),
+        TaskCmd::Act(a) => act(*a, ctx),
+        TaskCmd::List {
+            state,
+            agent,
+            customer,
+            limit,
+        } => list(state, agent, customer, limit, ctx),
         TaskCmd::Inbox { pool } => {
             let tasks = silo_router::Store::waiting_for(&store(ctx)?, &pool)?;
             if ctx.json {
@@ -160,49 +210,104 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
     }
 }
 
+/// The project's routing table: the agents of `agents` (default: the project file's),
+/// its workflows, human pools and routes.
+pub(crate) fn routing(
+    ctx: &Ctx,
+    agents: Option<&std::path::Path>,
+) -> anyhow::Result<silo_router::RoutingTable> {
+    let project = &ctx.config;
+    let agents = agents.unwrap_or(&project.agents);
+    let workflows = silo_router::load_workflows(&project.workflows)?;
+    let setup = silo_router::RoutingSetup {
+        humans: project.routing.humans.clone(),
+        default_human: project.routing.default_human.clone(),
+        human_for: project.routing.human_for.clone(),
+        routes: project
+            .routing
+            .routes
+            .iter()
+            .map(|(name, route)| {
+                let entry = match route {
+                    silo_config::Route::Agent(a) => silo_router::Entry::Agent(a.clone()),
+                    silo_config::Route::Workflow(w) => silo_router::Entry::Workflow(w.clone()),
+                };
+                (name.clone(), entry)
+            })
+            .collect(),
+    };
+    silo_router::routing_for_project(agents, &setup, workflows).with_context(|| {
+        match &project.file {
+            Some(f) => format!("the routing of `{}`", f.display()),
+            None => format!("the agents of `{}`", agents.display()),
+        }
+    })
+}
+
 /// The kernel over the data directory's store, dispatching to cells for the agents of
-/// `agents`, with the agents marked offline (`silo agent offline`) offline.
+/// `agents` (default: the project file's), with the project's routing, workflows and
+/// router limits; `lease_secs` overrides the project's lease.
 pub(crate) fn kernel(
     ctx: &Ctx,
-    agents: &std::path::Path,
+    agents: Option<&std::path::Path>,
     run_dir: PathBuf,
-    lease_secs: u64,
+    lease_secs: Option<u64>,
 ) -> anyhow::Result<Kernel<SqliteStore, CellDispatcher>> {
-    let routing = routing_from_agents_dir(agents)?;
-    let data_dir = ctx.data_dir.clone();
+    let project = &ctx.config;
+    let agents = agents.unwrap_or(&project.agents);
+    let routing = routing(ctx, Some(agents))?;
+    let host_ctx = ctx.clone();
     let dispatcher = CellDispatcher::new(agents, move || {
-        crate::cmd::host(&data_dir, &run_dir, silo_audit::Durability::Disk)
+        crate::cmd::host(&host_ctx, &run_dir, silo_audit::Durability::Disk)
             .map_err(|e| silo_invoke::InvokeError::Invalid(format!("{e:#}")))
     });
+    let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let config = KernelConfig {
-        lease_secs,
-        ..KernelConfig::default()
+        max_redirects: project.router.max_redirects,
+        lease_secs: lease_secs.unwrap_or(project.router.lease.as_secs().max(1)),
+        shadow: project
+            .router
+            .shadow_one_in
+            .map(|every| silo_router::ShadowSampling { every, seed: 0 }),
+        stage_timeout_ms: project.router.stage_timeout.map(millis),
     };
-    let mut kernel = Kernel::new(store(ctx)?, dispatcher, routing, config);
-    for agent in crate::cmd::agent::offline(ctx)? {
-        kernel.set_online(&agent, false);
-    }
+    let audit = silo_audit::AuditLog::open_with(&ctx.data_dir, silo_audit::Durability::Disk)
+        .context("opening the audit log")?;
+    let recorder = silo_router::AuditRecorder::new(
+        std::sync::Arc::new(audit),
+        &ctx.data_dir.join("router").join("audit.lock"),
+    );
+    let kernel = Kernel::new(store(ctx)?, dispatcher, routing, config).with_recorder(recorder);
+    // Events a crashed process left out of the audit log go in first.
+    kernel.record()?;
     Ok(kernel)
 }
 
 fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let input: serde_json::Value = match args.input.strip_prefix('@') {
-        Some(file) => serde_json::from_str(
-            &std::fs::read_to_string(file).with_context(|| format!("reading `{file}`"))?,
-        ),
-        None => serde_json::from_str(&args.input),
-    }
-    .context("--input is not valid JSON")?;
-    let kernel = kernel(ctx, &args.agents, args.run_dir.path(), LEASE_SECS)?;
+    let input = json_arg(&args.input, "--input")?;
+    let kernel = kernel(ctx, args.agents.as_deref(), args.run_dir.path(), None)?;
+    let entry = match (args.agent, args.workflow) {
+        (Some(agent), None) => agent,
+        (None, Some(workflow)) => {
+            if kernel.routing().workflow(&workflow).is_none() {
+                anyhow::bail!(
+                    "no workflow `{workflow}` in `{}`",
+                    ctx.config.workflows.display()
+                );
+            }
+            workflow
+        }
+        _ => anyhow::bail!("give one of --agent or --workflow"),
+    };
     // The input is tokenised before the router stores it: neither its store nor a cell
     // ever holds the raw text, and every turn of the run shares the tokens.
     let scope = format!("run-{}", &silo_keys::new_jti()?[..16]);
-    let input = silo_membrane::Intake::open(&ctx.data_dir)?
+    let input = silo_membrane::Intake::open_seeded(&ctx.data_dir, ctx.config.seed.as_deref())?
         .tokenise(&scope, &args.customer, &input)
         .context("tokenising the task input")?;
     let id = kernel.submit(
         TaskSpec {
-            entry: args.agent,
+            entry,
             customer: args.customer,
             case: args.case,
             input,
@@ -264,9 +369,144 @@ fn answer(a: AnswerArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         (_, Some(_)) => anyhow::bail!("--target goes with --result escalate only"),
         (other, None) => anyhow::bail!("--result `{other}` is not done, failed or escalate"),
     };
-    let kernel = kernel(ctx, &a.agents, a.run_dir.path(), LEASE_SECS)?;
+    let kernel = kernel(ctx, a.agents.as_deref(), a.run_dir.path(), None)?;
     let id = TaskId(a.id);
     kernel.human_result(&id, &a.operator, result, now())?;
     kernel.run_until_idle(now())?;
     finish(&kernel, &id, ctx)
+}
+
+fn list(
+    state: Option<String>,
+    agent: Option<String>,
+    customer: Option<String>,
+    limit: u64,
+    ctx: &Ctx,
+) -> anyhow::Result<u8> {
+    let state = match state {
+        Some(name) => Some(silo_router::State::from_name(&name).with_context(|| {
+            let names: Vec<&str> = silo_router::State::ALL.iter().map(|s| s.as_str()).collect();
+            format!("--state `{name}` is not one of {}", names.join(", "))
+        })?),
+        None => None,
+    };
+    let filter = silo_router::TaskFilter {
+        state,
+        agent,
+        customer,
+        limit: usize::try_from(limit).unwrap_or(silo_router::TaskFilter::MAX_LIMIT),
+        ..silo_router::TaskFilter::default()
+    };
+    let tasks = silo_router::Store::list(&store(ctx)?, &filter)?;
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&tasks)?);
+    } else if tasks.is_empty() {
+        println!("no tasks");
+    } else {
+        println!(
+            "{:<12} {:<18} {:<20} {:<12} {:<12} {:>5}  last",
+            "id", "state", "agent", "customer", "case", "turns"
+        );
+        for t in &tasks {
+            println!(
+                "{:<12} {:<18} {:<20} {:<12} {:<12} {:>5}  {}",
+                t.id.as_str(),
+                t.state.as_str(),
+                t.run.agent,
+                t.spec.customer,
+                t.spec.case,
+                t.dispatches,
+                t.outcome
+                    .as_deref()
+                    .or(t.run.summary.as_deref())
+                    .unwrap_or("")
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn json_arg(text: &str, what: &str) -> anyhow::Result<serde_json::Value> {
+    match text.strip_prefix('@') {
+        Some(file) => serde_json::from_str(
+            &std::fs::read_to_string(file).with_context(|| format!("reading `{file}`"))?,
+        ),
+        None => serde_json::from_str(text),
+    }
+    .with_context(|| format!("{what} is not valid JSON"))
+}
+
+fn act(a: ActArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let op = ctx.config.operators.get(&a.operator).with_context(|| {
+        format!(
+            "`{}` is not an operator of the project (`operators:` in silo.yaml)",
+            a.operator
+        )
+    })?;
+    let caps: silo_keys::Capabilities = serde_json::to_value(&op.capabilities)
+        .and_then(serde_json::from_value)
+        .with_context(|| format!("the capabilities of operator `{}`", a.operator))?;
+    let id = TaskId(a.id.clone());
+    let task = silo_router::Store::get(&store(ctx)?, &id)?
+        .with_context(|| format!("no task `{}`", a.id))?;
+    if task.state != silo_router::State::WithHuman || task.operator.as_deref() != Some(&a.operator)
+    {
+        anyhow::bail!(
+            "operator `{}` does not have task `{}`; take it from the inbox first",
+            a.operator,
+            a.id
+        );
+    }
+    if task.run.agent != op.pool {
+        anyhow::bail!(
+            "task `{}` is in the `{}` pool; operator `{}` works the `{}` pool",
+            a.id,
+            task.run.agent,
+            a.operator,
+            op.pool
+        );
+    }
+    let body = a
+        .body
+        .as_deref()
+        .map(|b| json_arg(b, "--body"))
+        .transpose()?;
+    let host = crate::cmd::host(ctx, &a.run_dir.path(), silo_audit::Durability::Disk)?;
+    let call = silo_invoke::OperatorCall {
+        operator: a.operator,
+        caps,
+        customer: task.spec.customer.clone(),
+        case: task.spec.case.clone(),
+        task: format!("{}.op-{}", task.id, task.version),
+        run: task
+            .spec
+            .privacy_scope
+            .as_ref()
+            .map(|scope| silo_keys::WorkflowRef {
+                run: scope.clone(),
+                stage: "operator".into(),
+            }),
+        input: task.spec.input.clone(),
+        method: a.method,
+        path: a.path,
+        body,
+    };
+    let reply = silo_invoke::operator_call(host, &call)?;
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"status": reply.status, "body": reply.body})
+        );
+    } else {
+        println!(
+            "{} {}",
+            reply.status,
+            serde_json::to_string_pretty(&reply.body)?
+        );
+    }
+    Ok(if (200..300).contains(&reply.status) {
+        0
+    } else {
+        1
+    })
 }

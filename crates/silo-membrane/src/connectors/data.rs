@@ -4,9 +4,13 @@
 //! statements scoped to the task's customer and case.
 //!
 //! Every field carries its PII kind from the schema ([`FieldSpec`]), so the membrane knows
-//! which values to tokenise before anything reaches a cell.
+//! which values to tokenise before anything reaches a cell. The card number (PAN) is one
+//! of them: it only ever crosses as `[CARD_1]`; its last four digits are clear.
+//!
+//! An empty database is filled once: from a project's seed file ([`load_seed_file`]) when
+//! the host has one, else from the built-in demo customers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -38,7 +42,7 @@ pub struct FieldSpec {
 }
 
 /// The customer record's fields, in schema order. This is the schema's PII declaration.
-pub const CUSTOMER_FIELDS: [FieldSpec; 10] = [
+pub const CUSTOMER_FIELDS: [FieldSpec; 12] = [
     FieldSpec {
         name: "id",
         sensitivity: Sensitivity::Clear,
@@ -78,6 +82,15 @@ pub const CUSTOMER_FIELDS: [FieldSpec; 10] = [
     FieldSpec {
         name: "customer_since",
         sensitivity: Sensitivity::Clear,
+    },
+    FieldSpec {
+        name: "card_last4",
+        sensitivity: Sensitivity::Clear,
+    },
+    // The full PAN: a token at most, whatever a base key grants.
+    FieldSpec {
+        name: "card_number",
+        sensitivity: Sensitivity::Pii(PiiKind::Card),
     },
 ];
 
@@ -230,7 +243,9 @@ CREATE TABLE IF NOT EXISTS customers (
     tier TEXT NOT NULL,
     balance_cents INTEGER NOT NULL,
     currency TEXT NOT NULL,
-    customer_since TEXT NOT NULL
+    customer_since TEXT NOT NULL,
+    card_last4 TEXT NOT NULL DEFAULT '',
+    card_number TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS orders (
     id TEXT PRIMARY KEY,
@@ -266,13 +281,21 @@ CREATE TABLE IF NOT EXISTS case_notes (
 );
 ";
 
-/// The demo's seed data, loaded into an empty database: made-up people, orders with notes
-/// that mention them, and open cases. `cus_001` is the customer of the demo's cases.
+/// Columns added after the first release, with their definitions: an older database gets
+/// them on open.
+const ADDED_CUSTOMER_COLUMNS: [(&str, &str); 2] = [
+    ("card_last4", "TEXT NOT NULL DEFAULT ''"),
+    ("card_number", "TEXT NOT NULL DEFAULT ''"),
+];
+
+/// The built-in seed data, loaded into an empty database when the host has no seed file:
+/// made-up people, orders with notes that mention them, and open cases. `cus_001` is the
+/// customer most tests use. (Card numbers are the networks' published test numbers.)
 const SEED: &str = "
 INSERT INTO customers VALUES
- ('cus_001','Jane Smith','jane.smith@example.com','+1 (555) 010-2030','12 Harbour Street, Springfield','1984-03-07','gold',1250,'USD','2019-05-02'),
- ('cus_002','Omar Haddad','omar.haddad@example.net','+1 555 010 4455','7 Elm Road, Shelbyville','1990-11-21','standard',0,'USD','2022-01-15'),
- ('cus_003','Li Wei','li.wei@example.org','+44 20 7946 0018','3 Mill Lane, Ogdenville','1977-06-30','silver',-1599,'USD','2017-09-09');
+ ('cus_001','Jane Smith','jane.smith@example.com','+1 (555) 010-2030','12 Harbour Street, Springfield','1984-03-07','gold',1250,'USD','2019-05-02','1111','4111 1111 1111 1111'),
+ ('cus_002','Omar Haddad','omar.haddad@example.net','+1 555 010 4455','7 Elm Road, Shelbyville','1990-11-21','standard',0,'USD','2022-01-15','4444','5555 5555 5555 4444'),
+ ('cus_003','Li Wei','li.wei@example.org','+44 20 7946 0018','3 Mill Lane, Ogdenville','1977-06-30','silver',-1599,'USD','2017-09-09','0005','3782 822463 10005');
 INSERT INTO orders VALUES
  ('ord_1001','cus_001',1763000000,'delivered',4599,'USD','[\"Kettle\"]','Left with neighbour; Jane Smith called, kettle arrived dented. Call back on 555-010-2030.'),
  ('ord_1002','cus_001',1763500000,'shipped',12900,'USD','[\"Espresso machine\",\"Descaler\"]','Customer asked for delivery to 12 Harbour Street, Springfield only.'),
@@ -297,21 +320,125 @@ pub struct SqliteData {
 
 impl SqliteData {
     /// Opens (creating if needed) the business tables in the database at `path`; an empty
-    /// database gets the demo seed data.
+    /// database gets the built-in seed data. A host with a seed file loads it first
+    /// ([`load_seed_file`]), so this finds the database filled.
     pub fn open(path: &Path) -> Result<Self, ConnectorError> {
-        let conn = open_sqlite(NAME, path, SCHEMA)?;
+        let conn = open_business(path)?;
         {
-            let c = lock(&conn);
-            let customers: i64 = c
-                .query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
-                .map_err(sqlite_err(NAME, "counting customers"))?;
-            if customers == 0 {
-                c.execute_batch(&format!("BEGIN; {SEED} COMMIT;"))
-                    .map_err(sqlite_err(NAME, "loading the seed data"))?;
+            let mut c = lock(&conn);
+            if customer_count(&c)? == 0 {
+                // Counted again under the write lock: another process may have seeded.
+                let tx = c
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(sqlite_err(NAME, "starting the seed"))?;
+                if customer_count(&tx)? == 0 {
+                    tx.execute_batch(SEED)
+                        .map_err(sqlite_err(NAME, "loading the seed data"))?;
+                }
+                tx.commit()
+                    .map_err(sqlite_err(NAME, "committing the seed data"))?;
             }
         }
         Ok(Self { conn })
     }
+}
+
+/// The business tables at `path`, created or brought up to date.
+fn open_business(path: &Path) -> Result<Mutex<Connection>, ConnectorError> {
+    let conn = open_sqlite(NAME, path, SCHEMA)?;
+    {
+        let c = lock(&conn);
+        for (column, definition) in ADDED_CUSTOMER_COLUMNS {
+            if has_column(&c, column)? {
+                continue;
+            }
+            let added = c.execute_batch(&format!(
+                "ALTER TABLE customers ADD COLUMN {column} {definition}"
+            ));
+            // Another process may have added it between the check and the ALTER.
+            if let Err(e) = added {
+                if !has_column(&c, column)? {
+                    return Err(sqlite_err(NAME, "adding a customer column")(e));
+                }
+            }
+        }
+    }
+    Ok(conn)
+}
+
+fn has_column(conn: &Connection, column: &str) -> Result<bool, ConnectorError> {
+    let mut stmt = conn
+        .prepare("SELECT 1 FROM pragma_table_info('customers') WHERE name = ?1")
+        .map_err(sqlite_err(NAME, "reading the customers columns"))?;
+    stmt.exists(params![column])
+        .map_err(sqlite_err(NAME, "reading the customers columns"))
+}
+
+fn customer_count(conn: &Connection) -> Result<i64, ConnectorError> {
+    conn.query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
+        .map_err(sqlite_err(NAME, "counting customers"))
+}
+
+/// A seed file that cannot fill the business database.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The file cannot be read.
+    #[error("cannot read the seed file `{path}`: {source}")]
+    Read {
+        /// The seed file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A statement of the file failed; nothing of it was loaded.
+    #[error("the seed file `{path}` does not load (nothing of it was kept): {source}")]
+    Sql {
+        /// The seed file.
+        path: PathBuf,
+        /// SQLite's error, naming the statement's problem.
+        source: rusqlite::Error,
+    },
+    /// The file ran but added no customer, so the database would stay empty.
+    #[error("the seed file `{path}` adds no customers; insert at least one into `customers`")]
+    NoCustomers {
+        /// The seed file.
+        path: PathBuf,
+    },
+    /// The database itself failed.
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+}
+
+/// Fills the business database at `db` from the SQL file `seed` (statements into the
+/// schema's tables, without `BEGIN`/`COMMIT`: they run in one transaction) when it has no
+/// customers yet. `Ok(true)` when it loaded, `Ok(false)` when the database already had
+/// customers (a seed fills a database once; it never overwrites one).
+pub fn load_seed_file(db: &Path, seed: &Path) -> Result<bool, SeedError> {
+    let sql = std::fs::read_to_string(seed).map_err(|source| SeedError::Read {
+        path: seed.to_path_buf(),
+        source,
+    })?;
+    let conn = open_business(db)?;
+    let mut c = lock(&conn);
+    let tx = c
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sqlite_err(NAME, "starting the seed"))?;
+    if customer_count(&tx)? > 0 {
+        return Ok(false);
+    }
+    tx.execute_batch(&sql).map_err(|source| SeedError::Sql {
+        path: seed.to_path_buf(),
+        source,
+    })?;
+    // Dropping the transaction on an error rolls the whole file back.
+    if customer_count(&tx)? == 0 {
+        return Err(SeedError::NoCustomers {
+            path: seed.to_path_buf(),
+        });
+    }
+    tx.commit()
+        .map_err(sqlite_err(NAME, "committing the seed data"))?;
+    Ok(true)
 }
 
 fn corrupt(reason: impl Into<String>) -> ConnectorError {
@@ -327,7 +454,7 @@ impl CustomerData for SqliteData {
         let row = conn
             .query_row(
                 "SELECT id, name, email, phone, address, date_of_birth, tier, balance_cents,
-                        currency, customer_since
+                        currency, customer_since, card_last4, card_number
                  FROM customers WHERE id = ?1",
                 params![customer],
                 |r| {
@@ -509,6 +636,159 @@ mod tests {
         assert_eq!(orders.len(), 3);
         assert!(orders.iter().all(|o| o.id.starts_with("ord_10")));
         assert_eq!(data.history("cus_002").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_card_number_is_declared_a_card_and_only_its_last_four_are_clear() {
+        let pan = customer_field("card_number").unwrap();
+        assert_eq!(pan.sensitivity, Sensitivity::Pii(PiiKind::Card));
+        assert_eq!(
+            customer_field("card_last4").unwrap().sensitivity,
+            Sensitivity::Clear
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let data = SqliteData::open(&dir.path().join("b.db")).unwrap();
+        let jane = data.customer("cus_001").unwrap().unwrap();
+        assert_eq!(jane.text("card_last4"), Some("1111"));
+        assert_eq!(jane.text("card_number"), Some("4111 1111 1111 1111"));
+    }
+
+    fn seed_file(dir: &Path, sql: &str) -> PathBuf {
+        let path = dir.join("seed.sql");
+        std::fs::write(&path, sql).unwrap();
+        path
+    }
+
+    const ONE_CUSTOMER: &str = "INSERT INTO customers (id, name, email, phone, address,
+        date_of_birth, tier, balance_cents, currency, customer_since)
+        VALUES ('cus_900', 'Ada Quill', 'ada@example.com', '+1 555 010 9999', '1 Way',
+        '1990-01-01', 'gold', 0, 'USD', '2020-01-01');";
+
+    #[test]
+    fn a_seed_file_fills_an_empty_database_once_instead_of_the_built_in_customers() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("b.db");
+        let seed = seed_file(dir.path(), ONE_CUSTOMER);
+        assert!(load_seed_file(&db, &seed).unwrap());
+        // Filled: a second load and a plain open add nothing.
+        assert!(!load_seed_file(&db, &seed).unwrap());
+        let data = SqliteData::open(&db).unwrap();
+        assert!(data.customer("cus_001").unwrap().is_none());
+        let ada = data.customer("cus_900").unwrap().unwrap();
+        assert_eq!(ada.text("name"), Some("Ada Quill"));
+        assert_eq!(ada.text("card_number"), Some(""));
+    }
+
+    #[test]
+    fn a_seed_file_that_fails_names_the_file_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("b.db");
+        let seed = seed_file(
+            dir.path(),
+            &format!("{ONE_CUSTOMER}\nINSERT INTO customers (id) VALUES ('cus_901');"),
+        );
+        let err = load_seed_file(&db, &seed).unwrap_err();
+        assert!(matches!(err, SeedError::Sql { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains(&format!("`{}`", seed.display())),
+            "{err}"
+        );
+        let conn = open_business(&db).unwrap();
+        assert_eq!(customer_count(&lock(&conn)).unwrap(), 0, "rolled back");
+
+        let empty = seed_file(dir.path(), "-- nothing yet");
+        let err = load_seed_file(&db, &empty).unwrap_err();
+        assert!(matches!(err, SeedError::NoCustomers { .. }), "{err}");
+        let missing = dir.path().join("nope.sql");
+        let err = load_seed_file(&db, &missing).unwrap_err();
+        assert!(err.to_string().contains("nope.sql"), "{err}");
+    }
+
+    #[test]
+    fn an_older_database_gains_the_card_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("b.db");
+        {
+            let old = SCHEMA.replace(
+                "customer_since TEXT NOT NULL,\n    card_last4 TEXT NOT NULL DEFAULT '',\n    card_number TEXT NOT NULL DEFAULT ''",
+                "customer_since TEXT NOT NULL",
+            );
+            assert_ne!(old, SCHEMA);
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch(&old).unwrap();
+            conn.execute_batch(
+                "INSERT INTO customers VALUES ('cus_1','A B','a@example.com','1','x','y','t',0,'USD','z');",
+            )
+            .unwrap();
+        }
+        let data = SqliteData::open(&db).unwrap();
+        let record = data.customer("cus_1").unwrap().unwrap();
+        assert_eq!(record.text("card_last4"), Some(""));
+        assert_eq!(record.fields.len(), CUSTOMER_FIELDS.len());
+    }
+
+    fn luhn(digits: &str) -> bool {
+        let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
+        let sum: u32 = d
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, &x)| match (i % 2, x * 2) {
+                (0, _) => x,
+                (_, y) if y > 9 => y - 9,
+                (_, y) => y,
+            })
+            .sum();
+        d.len() >= 13 && sum.is_multiple_of(10)
+    }
+
+    /// The customer-service example's seed loads, and its data is what the demo's cases
+    /// and the scenario rely on.
+    #[test]
+    fn the_customer_service_example_seed_loads() {
+        let seed =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/customer-service/seed.sql");
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("b.db");
+        assert!(load_seed_file(&db, &seed).unwrap());
+        let data = SqliteData::open(&db).unwrap();
+        let conn = open_business(&db).unwrap();
+        let ids: Vec<String> = {
+            let c = lock(&conn);
+            let mut stmt = c.prepare("SELECT id FROM customers ORDER BY id").unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert!(ids.len() >= 6, "{ids:?}");
+        for id in &ids {
+            let c = data.customer(id).unwrap().unwrap();
+            let pan = c.text("card_number").unwrap();
+            assert!(luhn(pan), "{id}: {pan} is not a Luhn-valid test number");
+            let last4: String = pan.chars().filter(char::is_ascii_digit).collect();
+            assert_eq!(
+                c.text("card_last4"),
+                Some(&last4[last4.len() - 4..]),
+                "{id}"
+            );
+            for field in ["name", "email", "phone", "address"] {
+                assert!(!c.text(field).unwrap_or("").is_empty(), "{id}.{field}");
+            }
+        }
+        let totals: Vec<(String, i64)> = data
+            .orders("cus_001")
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.id, o.total_cents))
+            .collect();
+        assert!(totals.contains(&("ord_1002".into(), 12000)), "{totals:?}");
+        assert!(totals.contains(&("ord_1003".into(), 70000)), "{totals:?}");
+        for (case, customer) in [("case_001", "cus_001"), ("case_003", "cus_003")] {
+            assert!(
+                data.write(customer, case, &WriteOp::AddCaseNote("x".into()), 1)
+                    .unwrap()
+                    != WriteOutcome::NoSuchCase
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The agent's result for its task (complete or escalate), written once and kept for the
-//! router to read after the cell has gone.
+//! The agent's result for its task (complete, escalate or redirect), written once and kept
+//! for the router to read after the cell has gone.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -33,6 +33,54 @@ impl CompletionStatus {
     }
 }
 
+/// What a turn hands the next one besides its summary: what it did, what it produced,
+/// what still needs doing and what to watch out for (text from the cell, like the summary).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// What the agent did.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub did: String,
+    /// What it produced (interim assets, by reference).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub produced: Vec<String>,
+    /// What still needs doing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub todo: Vec<String>,
+    /// What the next stage should watch out for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Nothing reported.
+    pub fn is_empty(&self) -> bool {
+        self.did.is_empty()
+            && self.produced.is_empty()
+            && self.todo.is_empty()
+            && self.warnings.is_empty()
+    }
+
+    /// One line per non-empty part (`did: …`, `produced: a; b`, `todo: …`, `warnings: …`),
+    /// for a reader of the hand-over text.
+    pub fn render(&self) -> String {
+        let mut lines = Vec::new();
+        if !self.did.is_empty() {
+            lines.push(format!("did: {}", self.did));
+        }
+        for (name, items) in [
+            ("produced", &self.produced),
+            ("todo", &self.todo),
+            ("warnings", &self.warnings),
+        ] {
+            if !items.is_empty() {
+                lines.push(format!("{name}: {}", items.join("; ")));
+            }
+        }
+        lines.join("\n")
+    }
+}
+
 /// The agent's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -43,6 +91,9 @@ pub enum Outcome {
         status: CompletionStatus,
         /// The agent's summary (tokenised text).
         summary: String,
+        /// The agent's structured report, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report: Option<Report>,
     },
     /// `POST /v1/escalate`.
     Escalate {
@@ -52,6 +103,19 @@ pub enum Outcome {
         reason: String,
         /// What the agent recommends.
         recommendation: String,
+    },
+    /// `POST /v1/redirect`: 301 (`hard`: hand over, the run ends here) or 302 (run the
+    /// target, then come back). The router checks the target against the stage.
+    Redirect {
+        /// The agent or stage to run next.
+        target: String,
+        /// 301 rather than 302.
+        hard: bool,
+        /// The agent's summary.
+        summary: String,
+        /// The agent's structured report, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report: Option<Report>,
     },
 }
 
@@ -74,7 +138,7 @@ pub enum RecordOutcome {
     /// Stored.
     Recorded,
     /// The task already had a result; it is kept and this one dropped.
-    AlreadyRecorded(RecordedOutcome),
+    AlreadyRecorded(Box<RecordedOutcome>),
 }
 
 /// Where results wait for the router.
@@ -170,7 +234,7 @@ impl OutcomeStore for SqliteOutcomes {
             return Ok(RecordOutcome::Recorded);
         }
         match get(&conn, task)? {
-            Some(existing) => Ok(RecordOutcome::AlreadyRecorded(existing)),
+            Some(existing) => Ok(RecordOutcome::AlreadyRecorded(Box::new(existing))),
             None => Err(ConnectorError::Corrupt {
                 connector: NAME,
                 reason: "outcome neither inserted nor found".into(),
@@ -227,6 +291,7 @@ mod tests {
         let done = Outcome::Complete {
             status: CompletionStatus::Done,
             summary: "refunded".into(),
+            report: None,
         };
         assert_eq!(
             s.record("t", "a", &done, 5).unwrap(),
@@ -243,5 +308,54 @@ mod tests {
         assert_eq!(kept.outcome, done);
         assert_eq!(s.get("t").unwrap().unwrap().recorded_at, 5);
         assert!(s.get("other").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_outcome_without_a_report_keeps_the_old_json_shape() {
+        let old = r#"{"kind":"complete","status":"done","summary":"refunded"}"#;
+        let parsed: Outcome = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            parsed,
+            Outcome::Complete {
+                status: CompletionStatus::Done,
+                summary: "refunded".into(),
+                report: None,
+            }
+        );
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), old);
+    }
+
+    #[test]
+    fn a_redirect_with_a_report_round_trips_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteOutcomes::open(&dir.path().join("m.db")).unwrap();
+        let redirect = Outcome::Redirect {
+            target: "order-agent".into(),
+            hard: false,
+            summary: "an order question".into(),
+            report: Some(Report {
+                did: "read the message".into(),
+                produced: vec!["kv:intent".into()],
+                todo: vec!["answer about order 7".into()],
+                warnings: Vec::new(),
+            }),
+        };
+        s.record("t", "a", &redirect, 5).unwrap();
+        assert_eq!(s.get("t").unwrap().unwrap().outcome, redirect);
+    }
+
+    #[test]
+    fn a_report_renders_only_its_non_empty_parts() {
+        let r = Report {
+            did: "checked the order".into(),
+            produced: Vec::new(),
+            todo: vec!["refund".into(), "email".into()],
+            warnings: vec!["angry".into()],
+        };
+        assert_eq!(
+            r.render(),
+            "did: checked the order\ntodo: refund; email\nwarnings: angry"
+        );
+        assert!(Report::default().is_empty() && Report::default().render().is_empty());
     }
 }

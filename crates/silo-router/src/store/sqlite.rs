@@ -3,6 +3,7 @@
 //! a `BEGIN IMMEDIATE` transaction, so two routers on one file serialise; triggers keep the
 //! event log append-only. This is the only file that knows about SQLite.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use super::{Job, Store, StoreError, StoredEvent};
+use super::{Job, Store, StoreError, StoredEvent, TaskFilter};
 use crate::events::Event;
 use crate::task::{TaskId, TaskView};
 use crate::transition::{self, Effect, JobKind};
@@ -48,6 +49,12 @@ CREATE TABLE IF NOT EXISTS router_jobs (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS router_jobs_due ON router_jobs (lease_until, id);
 CREATE INDEX IF NOT EXISTS router_jobs_task ON router_jobs (task);
+CREATE INDEX IF NOT EXISTS router_tasks_customer
+    ON router_tasks (json_extract(view, '$.spec.customer'), seq);
+CREATE TABLE IF NOT EXISTS router_offline (
+    agent TEXT PRIMARY KEY,
+    since INTEGER NOT NULL
+) STRICT;
 ";
 
 /// The SQLite router store.
@@ -65,6 +72,10 @@ fn backend(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError 
 
 fn to_sql(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} does not fit SQLite")))
+}
+
+fn limit_sql(limit: usize) -> Result<i64, StoreError> {
+    to_sql(u64::try_from(limit).unwrap_or(u64::MAX))
 }
 
 fn from_sql(n: i64) -> Result<u64, StoreError> {
@@ -191,6 +202,35 @@ fn save(tx: &Transaction<'_>, view: &TaskView) -> Result<(), StoreError> {
     )
     .map_err(backend("writing a task"))?;
     Ok(())
+}
+
+/// The events of a query selecting `seq, task, at, body`.
+fn read_events(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stmt = conn.prepare(sql).map_err(backend("reading events"))?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(backend("reading events"))?;
+    rows.map(|row| {
+        let (seq, task, at, body) = row.map_err(backend("reading events"))?;
+        Ok(StoredEvent {
+            seq: from_sql(seq)?,
+            task: TaskId(task),
+            at: from_sql(at)?,
+            event: parse(&body)?,
+        })
+    })
+    .collect()
 }
 
 fn holds(tx: &Transaction<'_>, job: &Job) -> Result<bool, StoreError> {
@@ -331,32 +371,84 @@ impl Store for SqliteStore {
     }
 
     fn events(&self, task: Option<&TaskId>) -> Result<Vec<StoredEvent>, StoreError> {
+        read_events(
+            &self.lock(),
+            "SELECT seq, task, at, body FROM router_events
+             WHERE ?1 IS NULL OR task = ?1 ORDER BY seq",
+            [task.map(TaskId::as_str)],
+        )
+    }
+
+    fn events_after(
+        &self,
+        after: u64,
+        task: Option<&TaskId>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read_events(
+            &self.lock(),
+            "SELECT seq, task, at, body FROM router_events
+             WHERE seq > ?1 AND (?2 IS NULL OR task = ?2) ORDER BY seq LIMIT ?3",
+            params![to_sql(after)?, task.map(TaskId::as_str), limit_sql(limit)?],
+        )
+    }
+
+    fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskView>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
-                "SELECT seq, task, at, body FROM router_events
-                 WHERE ?1 IS NULL OR task = ?1 ORDER BY seq",
+                "SELECT view FROM router_tasks
+                 WHERE (?1 IS NULL OR state = ?1)
+                   AND (?2 IS NULL OR assignee = ?2)
+                   AND (?3 IS NULL OR json_extract(view, '$.spec.customer') = ?3)
+                   AND (?4 IS NULL OR seq > ?4)
+                   AND (?5 IS NULL OR seq < ?5)
+                 ORDER BY seq DESC LIMIT ?6",
             )
-            .map_err(backend("reading events"))?;
+            .map_err(backend("listing tasks"))?;
         let rows = stmt
-            .query_map([task.map(TaskId::as_str)], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
-            .map_err(backend("reading events"))?;
-        rows.map(|row| {
-            let (seq, task, at, body) = row.map_err(backend("reading events"))?;
-            Ok(StoredEvent {
-                seq: from_sql(seq)?,
-                task: TaskId(task),
-                at: from_sql(at)?,
-                event: parse(&body)?,
-            })
-        })
-        .collect()
+            .query_map(
+                params![
+                    filter.state.map(|s| s.as_str()),
+                    filter.agent,
+                    filter.customer,
+                    filter.after_seq.map(to_sql).transpose()?,
+                    filter.before_seq.map(to_sql).transpose()?,
+                    limit_sql(filter.limit.min(TaskFilter::MAX_LIMIT))?,
+                ],
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(backend("listing tasks"))?;
+        rows.map(|row| parse(&row.map_err(backend("listing tasks"))?))
+            .collect()
+    }
+
+    fn set_online(&self, agent: &str, online: bool, at: u64) -> Result<(), StoreError> {
+        let conn = self.lock();
+        if online {
+            conn.execute("DELETE FROM router_offline WHERE agent = ?1", [agent])
+                .map_err(backend("marking an agent online"))?;
+        } else {
+            // A second `offline` keeps the first one's time.
+            conn.execute(
+                "INSERT INTO router_offline (agent, since) VALUES (?1, ?2)
+                 ON CONFLICT (agent) DO NOTHING",
+                params![agent, to_sql(at)?],
+            )
+            .map_err(backend("marking an agent offline"))?;
+        }
+        Ok(())
+    }
+
+    fn offline_agents(&self) -> Result<BTreeSet<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT agent FROM router_offline")
+            .map_err(backend("reading offline agents"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(backend("reading offline agents"))?;
+        rows.map(|row| row.map_err(backend("reading offline agents")))
+            .collect()
     }
 }

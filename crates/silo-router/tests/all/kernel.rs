@@ -60,9 +60,9 @@ fn an_unknown_entry_is_refused_at_submission() {
 #[test]
 fn an_offline_agent_sends_the_task_to_its_human_pool() {
     let dir = tempfile::tempdir().unwrap();
-    let mut k = kernel(&dir);
-    k.set_online("refund-agent", false);
-    assert!(!k.is_online("refund-agent"));
+    let k = kernel(&dir);
+    k.set_online("refund-agent", false, 10).unwrap();
+    assert!(!k.is_online("refund-agent").unwrap());
     let task = k.submit(spec("refund"), 10).unwrap();
     k.run_until_idle(10).unwrap();
 
@@ -94,7 +94,7 @@ fn an_offline_agent_sends_the_task_to_its_human_pool() {
     k.run_until_idle(12).unwrap();
     assert_eq!(k.task(&task).unwrap().state, State::Completed);
 
-    k.set_online("refund-agent", true);
+    k.set_online("refund-agent", true, 20).unwrap();
     let second = k.submit(spec("refund"), 20).unwrap();
     k.run_until_idle(20).unwrap();
     assert_eq!(k.task(&second).unwrap().state, State::Completed);
@@ -104,8 +104,8 @@ fn an_offline_agent_sends_the_task_to_its_human_pool() {
 #[test]
 fn only_the_operator_who_took_a_task_may_answer_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut k = kernel(&dir);
-    k.set_online("refund-agent", false);
+    let k = kernel(&dir);
+    k.set_online("refund-agent", false, 1).unwrap();
     let task = k.submit(spec("refund"), 1).unwrap();
     k.run_until_idle(1).unwrap();
     k.take(&task, "alice", 2).unwrap();

@@ -1,7 +1,14 @@
 //! The store: restart safety with leased jobs (at-least-once dispatch, exactly-once
-//! completion), the append-only and ordered event log, and task state as a fold of it.
+//! completion), the append-only and ordered event log, and task state as a fold of it;
+//! listing tasks by filter, following the log, and offline agents shared by every router
+//! on one store.
 
-use silo_router::{apply, create, Event, KernelConfig, State, Store, StoreError, StoredEvent};
+use std::collections::BTreeSet;
+
+use silo_router::{
+    apply, create, Event, KernelConfig, KernelError, RoutingError, State, Store, StoreError,
+    StoredEvent, TaskFilter, TaskSpec, TaskView,
+};
 
 use crate::support::{kernel_at, kinds, spec};
 
@@ -43,6 +50,7 @@ fn a_claimed_job_survives_a_restart_and_the_task_completes_exactly_once() {
         agent: "refund-agent".into(),
         cell: "late".into(),
         task_key_jti: "late".into(),
+        timeout_ms: None,
     };
     let err = k.store().apply(&task, &late, 170, Some(&lost)).unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
@@ -70,6 +78,7 @@ fn a_dispatch_interrupted_by_a_crash_is_dispatched_again_with_a_fresh_key() {
             agent: "refund-agent".into(),
             cell: "task-1.cell-1".into(),
             task_key_jti: "task-1.key-1".into(),
+            timeout_ms: None,
         };
         k.store().apply(&task, &started, 0, Some(&job)).unwrap();
         task
@@ -160,4 +169,150 @@ fn the_database_is_owner_only() {
         .permissions()
         .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
+}
+
+fn ids(tasks: &[TaskView]) -> Vec<&str> {
+    tasks.iter().map(|t| t.id.as_str()).collect()
+}
+
+fn for_customer(entry: &str, customer: &str) -> TaskSpec {
+    TaskSpec {
+        customer: customer.into(),
+        ..spec(entry)
+    }
+}
+
+#[test]
+fn tasks_are_listed_newest_first_by_state_agent_and_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = kernel_at(&dir.path().join("router.db"), config());
+    k.set_online("refund-agent", false, 1).unwrap();
+    let t1 = k.submit(for_customer("refund", "cust-1"), 1).unwrap();
+    let t2 = k.submit(for_customer("refund", "cust-2"), 1).unwrap();
+    k.run_until_idle(1).unwrap();
+    k.set_online("refund-agent", true, 2).unwrap();
+    let t3 = k.submit(for_customer("refund", "cust-2"), 2).unwrap();
+    k.run_until_idle(2).unwrap();
+    let t4 = k.submit(for_customer("incoming", "cust-1"), 3).unwrap();
+    let all = [t4.as_str(), t3.as_str(), t2.as_str(), t1.as_str()];
+    let list = |f: TaskFilter| k.store().list(&f).unwrap();
+
+    assert_eq!(ids(&list(TaskFilter::default())), all);
+    let waiting = TaskFilter {
+        state: Some(State::WaitingForHuman),
+        ..TaskFilter::default()
+    };
+    assert_eq!(ids(&list(waiting.clone())), [t2.as_str(), t1.as_str()]);
+    let of_cust_2 = TaskFilter {
+        customer: Some("cust-2".into()),
+        ..TaskFilter::default()
+    };
+    assert_eq!(ids(&list(of_cust_2)), [t3.as_str(), t2.as_str()]);
+    let both = TaskFilter {
+        customer: Some("cust-2".into()),
+        ..waiting
+    };
+    assert_eq!(ids(&list(both)), [t2.as_str()]);
+    let with_pool = TaskFilter {
+        agent: Some("support-humans".into()),
+        ..TaskFilter::default()
+    };
+    assert_eq!(ids(&list(with_pool)), [t2.as_str(), t1.as_str()]);
+    let with_intent = TaskFilter {
+        agent: Some("intent-agent".into()),
+        ..TaskFilter::default()
+    };
+    assert_eq!(ids(&list(with_intent)), [t4.as_str()]);
+    let nobody = TaskFilter {
+        customer: Some("cust-3".into()),
+        ..TaskFilter::default()
+    };
+    assert!(list(nobody).is_empty());
+
+    // Pages: the newest two, then the two before the last one shown; or the newer ones.
+    let first = TaskFilter {
+        limit: 2,
+        ..TaskFilter::default()
+    };
+    assert_eq!(ids(&list(first)), &all[..2]);
+    let next = TaskFilter {
+        limit: 2,
+        before_seq: Some(3),
+        ..TaskFilter::default()
+    };
+    assert_eq!(ids(&list(next)), &all[2..]);
+    let newer = TaskFilter {
+        after_seq: Some(2),
+        ..TaskFilter::default()
+    };
+    assert_eq!(ids(&list(newer)), &all[..2]);
+    let huge = TaskFilter {
+        limit: usize::MAX,
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        ids(&list(huge)),
+        all,
+        "a limit past the maximum is cut to it"
+    );
+}
+
+#[test]
+fn events_after_follows_the_log_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = kernel_at(&dir.path().join("router.db"), config());
+    k.submit(spec("refund"), 1).unwrap();
+    let b = k.submit(spec("incoming"), 2).unwrap();
+    k.run_until_idle(3).unwrap();
+    let all = k.store().events(None).unwrap();
+    assert!(all.len() > 4, "{all:?}");
+
+    let first = k.store().events_after(0, None, 3).unwrap();
+    assert_eq!(first, all[..3]);
+    let rest = k.store().events_after(first[2].seq, None, 1000).unwrap();
+    assert_eq!(rest, all[3..]);
+    let last = all.last().unwrap().seq;
+    assert!(k.store().events_after(last, None, 10).unwrap().is_empty());
+
+    let of_b = k.store().events_after(0, Some(&b), 1000).unwrap();
+    assert_eq!(of_b, k.store().events(Some(&b)).unwrap());
+    let second = k.store().events_after(of_b[0].seq, Some(&b), 1).unwrap();
+    assert_eq!(second, of_b[1..2]);
+}
+
+#[test]
+fn an_agent_marked_offline_by_one_router_is_offline_for_every_router_on_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("router.db");
+    let marking = kernel_at(&path, config());
+    let serving = kernel_at(&path, config());
+    assert!(serving.is_online("refund-agent").unwrap());
+    marking.set_online("refund-agent", false, 5).unwrap();
+    marking.set_online("refund-agent", false, 6).unwrap();
+    assert!(!serving.is_online("refund-agent").unwrap());
+    let task = serving.submit(spec("refund"), 7).unwrap();
+    serving.run_until_idle(7).unwrap();
+    assert_eq!(serving.task(&task).unwrap().state, State::WaitingForHuman);
+    assert!(serving.dispatcher().calls().is_empty());
+    drop((marking, serving));
+
+    // The mark outlives the routers; `online` lifts it.
+    let restarted = kernel_at(&path, config());
+    assert_eq!(
+        restarted.store().offline_agents().unwrap(),
+        BTreeSet::from(["refund-agent".to_owned()])
+    );
+    restarted.set_online("refund-agent", true, 8).unwrap();
+    assert!(restarted.is_online("refund-agent").unwrap());
+    assert!(restarted.store().offline_agents().unwrap().is_empty());
+
+    // Only agents of the routing table can be marked; a human pool is never dispatched.
+    for name in ["nobody", "support-humans"] {
+        let err = restarted.set_online(name, false, 9).unwrap_err();
+        assert!(
+            matches!(err, KernelError::Routing(RoutingError::UnknownAgent(_))),
+            "{name}: {err}"
+        );
+    }
+    assert!(restarted.store().offline_agents().unwrap().is_empty());
 }

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use serde_json::json;
 use silo_router::{
-    AgentResult, DispatchError, Dispatcher, Event, Kernel, KernelConfig, RoutingTable, SqliteStore,
-    TaskId, TaskSpec, TaskView, Workflow,
+    AgentResult, DispatchError, Dispatcher, Event, Kernel, KernelConfig, RoutingTable, Signal,
+    SqliteStore, TaskId, TaskSpec, TaskView, Workflow,
 };
 
 pub const ROUTING: &str = "
@@ -36,6 +36,7 @@ stages:
     301: { support-workflow: \"complex cases\" }
     max_redirects: 3
   - agent: response-agent
+    timeout: 45s
 on_error: { 400: human-agent, 500: abort }
 ";
 
@@ -58,6 +59,12 @@ pub fn routing() -> RoutingTable {
 pub struct Scripted {
     script: Mutex<BTreeMap<String, VecDeque<Result<AgentResult, DispatchError>>>>,
     pub calls: Mutex<Vec<(TaskId, String, String)>>,
+    /// Task key ids revoked through the dispatcher.
+    pub revoked: Mutex<Vec<String>>,
+    /// Signals sent to cells.
+    pub signals: Mutex<Vec<(String, Signal)>>,
+    /// The time limit of every turn, in order.
+    pub timeouts: Mutex<Vec<Option<u64>>>,
 }
 
 impl Scripted {
@@ -97,8 +104,22 @@ impl Scripted {
 }
 
 impl Dispatcher for Scripted {
+    fn revoke(&self, jti: &str) -> Result<(), DispatchError> {
+        self.revoked.lock().unwrap().push(jti.to_owned());
+        Ok(())
+    }
+
+    fn signal(&self, cell: &str, signal: Signal) -> Result<bool, DispatchError> {
+        self.signals.lock().unwrap().push((cell.to_owned(), signal));
+        Ok(true)
+    }
+
     fn dispatch(&self, task: &TaskView, agent: &str) -> Result<AgentResult, DispatchError> {
         let jti = task.dispatch.as_ref().unwrap().task_key_jti.clone();
+        self.timeouts
+            .lock()
+            .unwrap()
+            .push(task.dispatch.as_ref().unwrap().timeout_ms);
         self.calls
             .lock()
             .unwrap()

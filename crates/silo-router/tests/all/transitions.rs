@@ -107,7 +107,7 @@ fn stop_pauses_cont_resumes_and_kill_aborts() {
     let k = kernel(&dir);
     let task = k.submit(spec("refund"), 1).unwrap();
     assert_eq!(
-        k.signal(&task, Signal::Stop, 2).unwrap().state,
+        k.signal(&task, Signal::Stop, 2).unwrap().0.state,
         State::Paused
     );
     assert!(
@@ -115,7 +115,7 @@ fn stop_pauses_cont_resumes_and_kill_aborts() {
         "a paused task is not dispatched"
     );
     assert_eq!(
-        k.signal(&task, Signal::Cont, 3).unwrap().state,
+        k.signal(&task, Signal::Cont, 3).unwrap().0.state,
         State::Queued
     );
     k.run_until_idle(3).unwrap();
@@ -123,7 +123,7 @@ fn stop_pauses_cont_resumes_and_kill_aborts() {
     assert_eq!(k.dispatcher().calls().len(), 1);
 
     let killed = k.submit(spec("refund"), 4).unwrap();
-    let view = k.signal(&killed, Signal::Kill, 5).unwrap();
+    let (view, _) = k.signal(&killed, Signal::Kill, 5).unwrap();
     assert_eq!(view.state, State::Aborted);
     assert!(k.step(5).unwrap().is_none());
     let timed = k.submit(spec("refund"), 6).unwrap();
@@ -143,6 +143,7 @@ fn a_job_whose_task_moved_on_is_dropped_as_stale() {
         agent: "refund-agent".into(),
         cell: "c".into(),
         task_key_jti: "j".into(),
+        timeout_ms: None,
     };
     let err = k
         .store()

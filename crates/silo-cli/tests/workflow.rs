@@ -1,0 +1,362 @@
+//! Workflows through real cells: a project (silo.yaml, agents, a workflow) in a temporary
+//! folder, and one agent program that ends its turn as the task's input plans — done, 302
+//! to a helper and back, 301 forward, 400 to the human inbox, 500 to abort, and a 302 loop
+//! that the redirect limit turns into 400. Also: a stage timeout kills a slow turn and
+//! times the task out, and `silo signal kill` stops a live cell.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::text;
+
+/// One program for every agent: it looks its own name up in `input.plan` (or
+/// `<name>+` once it is handed something back) and ends its turn that way.
+const PLANNED: &str = r#"
+import time
+import silo
+
+task = silo.task()
+inp = task.get("input") or {}
+plan = inp.get("plan") or {}
+me = task["agent"]
+key = me + "+" if ("handoff" in inp and (me + "+") in plan) else me
+kind, _, arg = str(plan.get(key, "done")).partition(":")
+if kind == "soft":
+    silo.redirect(arg, f"{me} asks {arg}")
+elif kind == "hard":
+    silo.redirect(arg, f"{me} hands over to {arg}", hard=True)
+elif kind == "human":
+    silo.complete("needs_human", f"{me} needs a person")
+elif kind == "fail":
+    silo.complete("failed", f"{me} failed")
+elif kind == "sleep":
+    time.sleep(float(arg))
+    silo.done(f"{me} woke up")
+else:
+    silo.done(f"{me} done")
+"#;
+
+const FLOW: &str = "
+name: flow
+stages:
+  - agent: intent-agent
+    302: { helper-agent: \"look something up\" }
+    301: { closer-agent: \"nothing to look up\" }
+    max_redirects: 2
+    timeout: 2s
+  - agent: closer-agent
+on_error: { 400: human, 500: abort }
+";
+
+struct Project {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Project {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        for agent in ["intent-agent", "helper-agent", "closer-agent"] {
+            let dir = root.join("agents").join(agent);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("agent.yaml"),
+                format!(
+                    "name: {agent}\nversion: 1.0.0\nentry: [python3, main.py]\n\
+                     limits: {{ memory: 128M, timeout: 20s }}\ncapabilities: {{ escalate: [human] }}\n"
+                ),
+            )
+            .unwrap();
+            std::fs::write(dir.join("main.py"), PLANNED).unwrap();
+        }
+        std::fs::create_dir_all(root.join("workflows")).unwrap();
+        std::fs::write(root.join("workflows/flow.yaml"), FLOW).unwrap();
+        std::fs::write(
+            root.join("silo.yaml"),
+            "routing:\n  routes:\n    incoming: { workflow: flow }\n\
+             operators:\n  alice:\n    pool: human\n    capabilities:\n\
+             \x20     refund: { max_cents: 10000, currency: USD }\n\
+             \x20     data.read: { fields: [name, email, tier] }\n",
+        )
+        .unwrap();
+        Self { _tmp: tmp, root }
+    }
+
+    fn silo(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_silo"))
+            .arg("--config")
+            .arg(self.root.join("silo.yaml"))
+            .arg("--json")
+            .args(args)
+            .env("SILO_RUN_DIR", self.root.join("run"))
+            .output()
+            .unwrap()
+    }
+
+    /// Submits `flow` with `plan`; the task as JSON.
+    fn run(&self, plan: &str) -> (Output, Value) {
+        let input = format!(r#"{{"plan": {plan}}}"#);
+        let o = self.silo(&[
+            "task",
+            "submit",
+            "--workflow",
+            "flow",
+            "--customer",
+            "cus_001",
+            "--case",
+            "case_001",
+            "--input",
+            &input,
+        ]);
+        let task = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o, task)
+    }
+
+    /// The agents dispatched for `task`, in order.
+    fn dispatched(&self, task: &Value) -> Vec<String> {
+        let id = task["id"].as_str().unwrap();
+        let o = self.silo(&["task", "events", id]);
+        assert!(o.status.success(), "{}", text(&o));
+        let events: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+        events
+            .iter()
+            .filter(|e| e["event"]["event"] == "dispatched")
+            .map(|e| e["event"]["agent"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn root_only() -> bool {
+    if crate::is_root() {
+        return true;
+    }
+    eprintln!("SKIPPED: needs root");
+    false
+}
+
+#[test]
+fn a_workflow_runs_its_stages_redirects_and_error_paths_through_cells() {
+    if !root_only() {
+        return;
+    }
+    let p = Project::new();
+    let check = p.silo(&["workflow", "check"]);
+    assert!(check.status.success(), "{}", text(&check));
+
+    // 200 then the next stage.
+    let (o, t) = p.run("{}");
+    assert_eq!(t["state"], "completed", "{}", text(&o));
+    assert_eq!(p.dispatched(&t), ["intent-agent", "closer-agent"]);
+
+    // 302 to a helper, back to the stage that asked, then on.
+    let (o, t) = p.run(r#"{"intent-agent": "soft:helper-agent", "intent-agent+": "done"}"#);
+    assert_eq!(t["state"], "completed", "{}", text(&o));
+    assert_eq!(
+        p.dispatched(&t),
+        [
+            "intent-agent",
+            "helper-agent",
+            "intent-agent",
+            "closer-agent"
+        ]
+    );
+
+    // 301 forward: the stage hands over and is not come back to.
+    let (o, t) = p.run(r#"{"intent-agent": "hard:closer-agent"}"#);
+    assert_eq!(t["state"], "completed", "{}", text(&o));
+    assert_eq!(p.dispatched(&t), ["intent-agent", "closer-agent"]);
+
+    // 400 → the `human` pool's inbox (exit 3: waiting for a person).
+    let (o, t) = p.run(r#"{"intent-agent": "human"}"#);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(t["state"], "waiting_for_human");
+    assert_eq!(t["run"]["agent"], "human");
+
+    // 500 → abort.
+    let (o, t) = p.run(r#"{"intent-agent": "fail"}"#);
+    assert_eq!(t["state"], "aborted", "{}", text(&o));
+    assert_eq!(p.dispatched(&t), ["intent-agent"]);
+
+    // A 302 loop: two redirects are allowed, the third counts as 400.
+    let (o, t) = p.run(r#"{"intent-agent": "soft:helper-agent"}"#);
+    assert_eq!(t["state"], "waiting_for_human", "{}", text(&o));
+    assert_eq!(
+        p.dispatched(&t),
+        [
+            "intent-agent",
+            "helper-agent",
+            "intent-agent",
+            "helper-agent",
+            "intent-agent"
+        ]
+    );
+
+    // A redirect to a target the stage does not list is the agent's error: 400.
+    let (o, t) = p.run(r#"{"intent-agent": "soft:closer-agent"}"#);
+    assert_eq!(t["state"], "waiting_for_human", "{}", text(&o));
+}
+
+#[test]
+fn a_stage_that_runs_past_its_timeout_times_the_task_out() {
+    if !root_only() {
+        return;
+    }
+    let p = Project::new();
+    let start = std::time::Instant::now();
+    let (o, t) = p.run(r#"{"intent-agent": "sleep:15"}"#);
+    assert_eq!(t["state"], "timed_out", "{}", text(&o));
+    // The stage's 2 s, not the agent's own 20 s.
+    assert!(start.elapsed().as_secs() < 12, "{:?}", start.elapsed());
+    let id = t["id"].as_str().unwrap();
+    let ev = p.silo(&["task", "events", id]);
+    let events: Vec<Value> = serde_json::from_slice(&ev.stdout).unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"]["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["task_created", "dispatched", "timed_out", "key_revoked"]
+    );
+    assert_eq!(events[1]["event"]["timeout_ms"], 2000);
+}
+
+#[test]
+fn a_signal_from_another_process_kills_the_live_cell_and_aborts_the_task() {
+    if !root_only() {
+        return;
+    }
+    let p = Project::new();
+    let input = r#"{"plan": {"intent-agent": "sleep:15"}}"#;
+    let submit = Command::new(env!("CARGO_BIN_EXE_silo"))
+        .arg("--config")
+        .arg(p.root.join("silo.yaml"))
+        .args(["--json", "task", "submit", "--workflow", "flow"])
+        .args([
+            "--customer",
+            "cus_001",
+            "--case",
+            "case_001",
+            "--input",
+            input,
+        ])
+        .env("SILO_RUN_DIR", p.root.join("run"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the turn's cell to be live.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let id = loop {
+        assert!(std::time::Instant::now() < deadline, "no live cell");
+        let o = p.silo(&["task", "list", "--state", "dispatched"]);
+        let tasks: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        let ps = p.silo(&["cell", "ps"]);
+        if let Some(id) = tasks[0]["id"].as_str() {
+            if String::from_utf8_lossy(&ps.stdout).contains("intent-agent") {
+                break id.to_owned();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let start = std::time::Instant::now();
+    let kill = p.silo(&["signal", "kill", &id]);
+    assert!(kill.status.success(), "{}", text(&kill));
+    let answer: Value = serde_json::from_slice(&kill.stdout).unwrap();
+    assert_eq!(answer["cell_signalled"], true, "{}", text(&kill));
+    assert_eq!(answer["task"]["state"], "aborted");
+    let out = submit.wait_with_output().unwrap();
+    assert!(start.elapsed().as_secs() < 10, "the cell was not killed");
+    let t: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["state"], "aborted");
+    let ps = p.silo(&["cell", "ps"]);
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).contains("intent-agent"),
+        "{}",
+        text(&ps)
+    );
+    // A second kill is refused: the task is over.
+    let again = p.silo(&["signal", "kill", &id]);
+    assert!(!again.status.success());
+}
+
+#[test]
+fn an_operator_acts_through_the_membrane_with_their_own_key_and_limits() {
+    if !root_only() {
+        return;
+    }
+    let p = Project::new();
+    let (o, t) = p.run(r#"{"intent-agent": "human"}"#);
+    assert_eq!(t["state"], "waiting_for_human", "{}", text(&o));
+    let id = t["id"].as_str().unwrap();
+    let act = |op: &str, method: &str, path: &str, body: Option<&str>| {
+        let mut args = vec!["task", "act", id, "--operator", op, method, path];
+        if let Some(b) = body {
+            args.extend(["--body", b]);
+        }
+        p.silo(&args)
+    };
+    // Not taken yet: refused before any key is minted.
+    let early = act("alice", "POST", "/v1/data/customer", Some("{}"));
+    assert!(!early.status.success());
+    assert!(String::from_utf8_lossy(&early.stderr).contains("take it from the inbox first"));
+    let take = p.silo(&["task", "take", id, "--operator", "alice"]);
+    assert!(take.status.success(), "{}", text(&take));
+
+    // The same tokenised view an agent gets.
+    let seen = act("alice", "POST", "/v1/data/customer", Some("{}"));
+    assert!(seen.status.success(), "{}", text(&seen));
+    let seen: Value = serde_json::from_slice(&seen.stdout).unwrap();
+    assert_eq!(seen["status"], 200);
+    let name = seen["body"]["customer"]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{seen}"));
+    assert!(name.starts_with("[NAME_"), "{seen}");
+    assert!(
+        !seen.to_string().contains("Jane"),
+        "raw PII reached the operator: {seen}"
+    );
+    // A field the operator's key does not grant is refused.
+    let more = act("alice", "POST", "/v1/data/orders", Some("{}"));
+    assert!(!more.status.success(), "{}", text(&more));
+
+    // Within the operator's limit: paid, in the ledger, audited under the operator.
+    let ok = act(
+        "alice",
+        "POST",
+        "/v1/refund",
+        Some(
+            r#"{"amount_cents": 2500, "currency": "USD", "reason": "goodwill", "idempotency_key": "op-1"}"#,
+        ),
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    let ok: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(ok["body"]["status"], "issued", "{ok}");
+    // Over it: denied, with the policy's reason.
+    let over = act(
+        "alice",
+        "POST",
+        "/v1/refund",
+        Some(
+            r#"{"amount_cents": 20000, "currency": "USD", "reason": "too much", "idempotency_key": "op-2"}"#,
+        ),
+    );
+    assert_eq!(over.status.code(), Some(1), "{}", text(&over));
+    let over: Value = serde_json::from_slice(&over.stdout).unwrap();
+    assert_eq!(over["status"], 403, "{over}");
+    assert!(over["body"].to_string().contains("10000"), "{over}");
+
+    let ledger = p.silo(&["membrane", "ledger", "--customer", "cus_001"]);
+    let ledger_text = String::from_utf8_lossy(&ledger.stdout);
+    assert!(ledger_text.contains("2500"), "{}", text(&ledger));
+    assert!(!ledger_text.contains("20000"), "{}", text(&ledger));
+    let audit = p.silo(&["audit", "query", "--agent", "alice"]);
+    let audit_text = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit_text.contains("refund"), "{}", text(&audit));
+    assert!(audit_text.contains("deny"), "{}", text(&audit));
+    // Someone who is not an operator of the project cannot act at all.
+    let mallory = act("mallory", "POST", "/v1/data/customer", Some("{}"));
+    assert!(!mallory.status.success());
+}
