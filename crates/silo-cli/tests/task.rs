@@ -90,8 +90,27 @@ fn a_700_dollar_refund_goes_from_the_refund_agent_to_the_manager_and_is_paid_onc
             "completed"
         ]
     );
-    // Each turn ran in its own cell under its own membrane task, and both keys were
-    // revoked when their cells ended.
+    // Each turn ran in its own cell with a key the router minted for it (its id is in the
+    // `dispatched` event), and both keys were revoked when their cells ended.
+    let turns: Vec<(&str, &str)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["event"] == "dispatched")
+        .map(|e| {
+            (
+                e["event"]["cell"].as_str().unwrap(),
+                e["event"]["task_key_jti"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(turns.len(), 2);
+    assert_ne!(turns[0].0, turns[1].0, "a fresh cell for the manager");
+    assert_ne!(turns[0].1, turns[1].1, "a fresh key for the manager");
+    let revoked = std::fs::read_to_string(data.join("keys").join("revoked.json")).unwrap();
+    for (_, jti) in &turns {
+        assert!(revoked.contains(jti), "key {jti} not revoked: {revoked}");
+    }
     let audit = silo(
         &data,
         &run,

@@ -31,6 +31,12 @@ elif kind == "human":
     silo.complete("needs_human", f"{me} needs a person")
 elif kind == "fail":
     silo.complete("failed", f"{me} failed")
+elif kind == "refund":
+    try:
+        silo.refund(int(arg), "test", idempotency_key="k1")
+    except Exception:
+        time.sleep(10)  # a cell the policy killed never gets here
+    silo.done(f"{me} survived")
 elif kind == "sleep":
     time.sleep(float(arg))
     silo.done(f"{me} woke up")
@@ -57,16 +63,22 @@ struct Project {
 
 impl Project {
     fn new() -> Self {
+        Self::with("")
+    }
+
+    /// A project whose silo.yaml also has `extra`.
+    fn with(extra: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        for agent in ["intent-agent", "helper-agent", "closer-agent"] {
+        for agent in ["intent-agent", "helper-agent", "closer-agent", "greedy-agent"] {
             let dir = root.join("agents").join(agent);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
                 dir.join("agent.yaml"),
                 format!(
                     "name: {agent}\nversion: 1.0.0\nentry: [python3, main.py]\n\
-                     limits: {{ memory: 128M, timeout: 20s }}\ncapabilities: {{ escalate: [human] }}\n"
+                     limits: {{ memory: 128M, timeout: 20s }}\n\
+                     capabilities: {{ escalate: [human], refund: {{ max_cents: 10000, currency: USD }} }}\n"
                 ),
             )
             .unwrap();
@@ -79,7 +91,9 @@ impl Project {
             "routing:\n  routes:\n    incoming: { workflow: flow }\n\
              operators:\n  alice:\n    pool: human\n    capabilities:\n\
              \x20     refund: { max_cents: 10000, currency: USD }\n\
-             \x20     data.read: { fields: [name, email, tier] }\n",
+             \x20     data.read: { fields: [name, email, tier] }\n"
+                .to_owned()
+                + extra,
         )
         .unwrap();
         Self { _tmp: tmp, root }
@@ -359,4 +373,91 @@ fn an_operator_acts_through_the_membrane_with_their_own_key_and_limits() {
     // Someone who is not an operator of the project cannot act at all.
     let mallory = act("mallory", "POST", "/v1/data/customer", Some("{}"));
     assert!(!mallory.status.success());
+}
+
+#[test]
+fn a_shadow_sampled_task_acts_on_the_persons_result_and_flags_divergence() {
+    if !root_only() {
+        return;
+    }
+    // Every second task is sampled.
+    let p = Project::with("router: { shadow: { one_in: 2 } }\n");
+    let submit = |case: &str| {
+        let o = p.silo(&[
+            "task", "submit", "--agent", "closer-agent", "--customer", "cus_001", "--case",
+            case, "--input", "{}",
+        ]);
+        let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o, t)
+    };
+    let (o1, first) = submit("case_001");
+    let (o2, second) = submit("case_002");
+    // The first is not sampled: the agent's result acts.
+    assert_eq!(first["state"], "completed", "{}", text(&o1));
+    // The second is: the agent ran and its result is recorded, but a person decides.
+    assert_eq!(second["state"], "waiting_for_human", "{}", text(&o2));
+    assert_eq!(second["dispatches"], 1);
+    assert_eq!(second["shadow"]["shadow"], "recorded", "{second}");
+    let id = second["id"].as_str().unwrap();
+    let take = p.silo(&["task", "take", id, "--operator", "alice"]);
+    assert!(take.status.success(), "{}", text(&take));
+    // The person fails it where the agent said done: that result acts, and diverges.
+    let answer = p.silo(&[
+        "task", "answer", id, "--operator", "alice", "--result", "failed", "--summary",
+        "the agent missed the damage photos",
+    ]);
+    let t: Value = serde_json::from_slice(&answer.stdout).unwrap();
+    assert_eq!(t["state"], "failed", "{}", text(&answer));
+    assert_eq!(t["shadow"]["shadow"], "reviewed", "{t}");
+    assert_eq!(t["shadow"]["diverged"], true, "{t}");
+    let ev = p.silo(&["task", "events", id]);
+    let events: Vec<Value> = serde_json::from_slice(&ev.stdout).unwrap();
+    let human = events
+        .iter()
+        .find(|e| e["event"]["event"] == "human_result")
+        .unwrap();
+    assert_eq!(human["event"]["diverged"], true);
+    // And the router's record of it is in the audit log.
+    let audit = p.silo(&["audit", "query", "--task", id]);
+    assert!(
+        String::from_utf8_lossy(&audit.stdout).contains("human_result"),
+        "{}",
+        text(&audit)
+    );
+}
+
+#[test]
+fn a_policy_kill_on_a_refusal_kills_the_live_cell_and_fails_the_task() {
+    if !root_only() {
+        return;
+    }
+    let p = Project::with("policy: policy.yaml\n");
+    std::fs::write(
+        p.root.join("policy.yaml"),
+        "kill_on: [capability.refund.max_cents]\n",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let o = p.silo(&[
+        "task", "submit", "--agent", "greedy-agent", "--customer", "cus_001", "--case",
+        "case_001", "--input", r#"{"plan": {"greedy-agent": "refund:50000"}}"#,
+    ]);
+    let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!(t["state"], "failed", "{}", text(&o));
+    assert!(
+        t["outcome"].as_str().unwrap_or("").contains("killed by policy"),
+        "{t}"
+    );
+    // Killed at the refusal, not after the agent's 10 s sleep.
+    assert!(start.elapsed().as_secs() < 8, "{:?}", start.elapsed());
+    let audit = p.silo(&["audit", "query", "--action", "refund"]);
+    let audit_text = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit_text.contains("\"cell_killed\":true"), "{}", text(&audit));
+    // Within its limit, the same agent is not killed.
+    let ok = p.silo(&[
+        "task", "submit", "--agent", "greedy-agent", "--customer", "cus_001", "--case",
+        "case_002", "--input", r#"{"plan": {"greedy-agent": "refund:500"}}"#,
+    ]);
+    let t: Value = serde_json::from_slice(&ok.stdout).unwrap_or(Value::Null);
+    assert_eq!(t["state"], "completed", "{}", text(&ok));
 }

@@ -232,6 +232,13 @@ pub fn invoke(
     if let Some(llm) = host.llm {
         services = services.with_llm(llm);
     }
+    // The policy may order this cell killed on a refusal (`kill_on`).
+    let registry_dir = host.run_dir.clone();
+    services = services.with_kill_switch(Box::new(move |cell| {
+        silo_cell::Registry::open(&registry_dir)
+            .and_then(|r| r.kill(cell))
+            .is_ok()
+    }));
     if let Some(smtp) = &host.smtp {
         // The outbox directory is the relay's journal (one file per message id, so nothing
         // is sent twice) and keeps SMS.

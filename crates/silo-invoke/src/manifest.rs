@@ -9,7 +9,7 @@
 //! capabilities:
 //!   refund: { max_cents: 50000, currency: USD }
 //!   data.read: { fields: [name, email, balance_cents, orders] }
-//!   email.send: { templates: [refund_issued] }
+//!   email.send: { templates: [refund_confirmation] }
 //!   escalate: [human]
 //! ```
 

@@ -60,5 +60,5 @@ pub use connectors::{ConnectorError, Connectors};
 pub use error::MembraneError;
 pub use limits::Limits;
 pub use server::Membrane;
-pub use services::{Intake, Services};
+pub use services::{Intake, KillSwitch, Services};
 pub use wire::{ErrorCode, BASE_KEY_HEADER, TASK_KEY_HEADER};

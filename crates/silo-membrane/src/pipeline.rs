@@ -59,6 +59,9 @@ impl Call<'_> {
             }
             Decision::Deny { reason, rule } => {
                 rec.decide(AuditDecision::Deny, rule.clone());
+                if self.services.policy.kills_on(&rule) {
+                    self.kill(&rule, rec);
+                }
                 Err(ApiError::new(ErrorCode::Denied, reason).with_rule(rule))
             }
             Decision::NeedsApproval { rule, reason } => {
@@ -66,6 +69,29 @@ impl Call<'_> {
                 Err(ApiError::new(ErrorCode::NeedsApproval, reason).with_rule(rule))
             }
         }
+    }
+
+    /// The policy ordered the cell killed for a refusal by `rule`: the task ends as
+    /// failed (unless it already recorded an outcome) and the cell is killed now.
+    fn kill(&self, rule: &str, rec: &mut Record) {
+        let task = self.creds.task();
+        let outcome = crate::connectors::outcomes::Outcome::Complete {
+            status: crate::connectors::outcomes::CompletionStatus::Failed,
+            summary: format!("killed by policy: a call was refused by rule `{rule}`"),
+            report: None,
+        };
+        // An outcome the agent already recorded stands; the kill happens either way.
+        let _ = self
+            .services
+            .connectors
+            .outcomes
+            .record(&task.task, &task.agent, &outcome, self.now);
+        let killed = match &self.services.kill_switch {
+            Some(kill) => kill(self.cell.cell_id()),
+            None => false,
+        };
+        rec.fact("kill_ordered", true);
+        rec.fact("cell_killed", killed);
     }
 
     /// The scope tokens belong to: the router run the task key names (so every agent turn

@@ -22,7 +22,13 @@ pub struct Services {
     pub(crate) audit: Arc<AuditLog>,
     pub(crate) connectors: Connectors,
     pub(crate) privacy: crate::privacy::Privacy,
+    /// Kills the cell these services serve, when a refusal's rule is in the policy's
+    /// `kill_on` (see [`Services::with_kill_switch`]).
+    pub(crate) kill_switch: Option<KillSwitch>,
 }
+
+/// Kills a cell by id; `true` when it was running.
+pub type KillSwitch = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,6 +54,7 @@ impl Services {
             audit,
             connectors,
             privacy: crate::privacy::Privacy::new(vault),
+            kill_switch: None,
         }
     }
 
@@ -74,6 +81,7 @@ impl Services {
             audit,
             connectors,
             privacy,
+            kill_switch: None,
         })
     }
 
@@ -105,6 +113,14 @@ impl Services {
     /// Sends rendered messages through `outbox` instead of the embedded directory.
     pub fn with_outbox(mut self, outbox: Box<dyn crate::connectors::outbox::Outbox>) -> Self {
         self.connectors.outbox = outbox;
+        self
+    }
+
+    /// Lets the policy order a kill: when a call is refused by a rule the policy's
+    /// `kill_on` names, the task's outcome is recorded as failed ("killed by policy") and
+    /// `kill` is called with the cell id, at once, before the refusal is answered.
+    pub fn with_kill_switch(mut self, kill: KillSwitch) -> Self {
+        self.kill_switch = Some(kill);
         self
     }
 

@@ -152,3 +152,44 @@ async fn malformed_refund_bodies_are_invalid_requests() {
     let a = c.send("POST", "/v1/refund", b"{not json").await;
     assert_eq!(a.code(), "invalid_request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_can_order_the_cell_killed_on_a_refusal() {
+    use std::sync::{Arc, Mutex};
+
+    use silo_membrane::Outcome;
+    use silo_policy::PolicySet;
+
+    let killed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = killed.clone();
+    let policy =
+        PolicySet::from_yaml_str("p.yaml", "kill_on: [capability.refund.*]\n").unwrap();
+    let mut f = Fixture::bare_with(policy, move |s| {
+        s.with_kill_switch(Box::new(move |cell: &str| {
+            seen.lock().unwrap().push(cell.to_owned());
+            true
+        }))
+    });
+    f.add_cell("c-000000000001", silo_membrane::Limits::default());
+    let mut c = f.client().await;
+    // A refusal the policy does not name: refused, nothing killed.
+    let mut other = refund(json!(100), "k0");
+    other["customer"] = json!("cus_tok_2");
+    let a = c.post("/v1/refund", &other).await;
+    assert_eq!(a.body["error"]["rule"], "scope.customer", "{}", a.body);
+    assert!(killed.lock().unwrap().is_empty());
+    // One it names: refused, the cell is killed and the task ends as failed.
+    let a = c.post("/v1/refund", &refund(json!(50001), "k")).await;
+    assert_eq!((a.status, a.code()), (403, "denied"), "{}", a.body);
+    assert_eq!(*killed.lock().unwrap(), vec!["c-000000000001".to_owned()]);
+    let outcome = f.services.outcomes().get("task-1").unwrap().unwrap();
+    match outcome.outcome {
+        Outcome::Complete { summary, .. } => {
+            assert!(summary.contains("capability.refund.max_cents"), "{summary}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let last = f.audit_entries().pop().unwrap();
+    assert_eq!(last.detail.get("kill_ordered").unwrap(), true);
+    assert_eq!(last.detail.get("cell_killed").unwrap(), true);
+}

@@ -56,19 +56,18 @@ impl Fixture {
 
     /// Key store, audit log and services, no membrane yet.
     pub fn bare() -> Self {
+        Self::bare_with(PolicySet::capabilities_only(), |s| s)
+    }
+
+    /// [`Self::bare`] with `policy`, and the services adjusted by `tweak`.
+    pub fn bare_with(policy: PolicySet, tweak: impl FnOnce(Services) -> Services) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::init(&dir.path().join("keys"), now_unix() - 100).unwrap();
         let minter = store.minter().unwrap();
         let audit = Arc::new(AuditLog::open(dir.path()).unwrap());
-        let services = Arc::new(
-            Services::embedded(
-                dir.path(),
-                store.verifier().unwrap(),
-                PolicySet::capabilities_only(),
-                audit,
-            )
-            .unwrap(),
-        );
+        let services = Arc::new(tweak(
+            Services::embedded(dir.path(), store.verifier().unwrap(), policy, audit).unwrap(),
+        ));
         Self {
             dir,
             store,

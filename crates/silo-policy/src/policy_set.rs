@@ -42,6 +42,11 @@ struct PolicyDoc {
     default: Option<DefaultEffect>,
     #[serde(default)]
     rules: Vec<RuleSpec>,
+    /// Refusals that also kill the cell at once: rule names (operator rules or built-in
+    /// checks such as `capability.refund.max_cents`), or prefixes ending in `*`
+    /// (`capability.*`).
+    #[serde(default)]
+    kill_on: Vec<String>,
 }
 
 /// Compiled operator rules, highest priority first (stricter effect first on ties, then
@@ -50,6 +55,7 @@ struct PolicyDoc {
 pub struct PolicySet {
     rules: Vec<Rule>,
     default: DefaultEffect,
+    kill_on: Vec<String>,
 }
 
 impl Default for PolicySet {
@@ -73,6 +79,7 @@ impl PolicySet {
         Self {
             rules: Vec::new(),
             default: DefaultEffect::Allow,
+            kill_on: Vec::new(),
         }
     }
 
@@ -96,13 +103,31 @@ impl PolicySet {
                 message: "`agent` is empty".into(),
             });
         }
+        for pattern in &doc.kill_on {
+            let stem = pattern.strip_suffix('*').unwrap_or(pattern);
+            let ok = !pattern.is_empty()
+                && !stem.contains('*')
+                && stem
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !ok {
+                return Err(PolicyError::Yaml {
+                    source_name: source_name.to_string(),
+                    message: format!(
+                        "`kill_on` entry `{pattern}` is not a rule name or a prefix ending in `*`"
+                    ),
+                });
+            }
+        }
         let rules = doc
             .rules
             .into_iter()
             .enumerate()
             .map(|(i, r)| r.compile(doc.agent.as_deref(), source_name, i))
             .collect::<Result<Vec<_>, _>>()?;
-        Self::build(rules, doc.default.unwrap_or(DefaultEffect::Allow))
+        let mut set = Self::build(rules, doc.default.unwrap_or(DefaultEffect::Allow))?;
+        set.kill_on = doc.kill_on;
+        Ok(set)
     }
 
     /// Reads and loads a YAML file.
@@ -119,13 +144,17 @@ impl PolicySet {
     pub fn merge(sets: impl IntoIterator<Item = PolicySet>) -> Result<Self, PolicyError> {
         let mut rules = Vec::new();
         let mut default = DefaultEffect::Allow;
+        let mut kill_on = Vec::new();
         for set in sets {
             if set.default == DefaultEffect::Deny {
                 default = DefaultEffect::Deny;
             }
             rules.extend(set.rules);
+            kill_on.extend(set.kill_on);
         }
-        Self::build(rules, default)
+        let mut merged = Self::build(rules, default)?;
+        merged.kill_on = kill_on;
+        Ok(merged)
     }
 
     fn build(mut rules: Vec<Rule>, default: DefaultEffect) -> Result<Self, PolicyError> {
@@ -139,12 +168,24 @@ impl PolicySet {
         }
         // Stable sort: file order breaks the remaining ties.
         rules.sort_by_key(|r| (std::cmp::Reverse(r.priority), r.effect.strictness()));
-        Ok(Self { rules, default })
+        Ok(Self {
+            rules,
+            default,
+            kill_on: Vec::new(),
+        })
     }
 
     /// The rules in evaluation order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// Whether a refusal by `rule` orders the cell killed (`kill_on`).
+    pub fn kills_on(&self, rule: &str) -> bool {
+        self.kill_on.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => rule.starts_with(prefix),
+            None => rule == p,
+        })
     }
 
     /// The default effect.

@@ -165,3 +165,19 @@ fn from_file_reports_the_path() {
         "{err}"
     );
 }
+
+#[test]
+fn kill_on_names_rules_or_prefixes_and_survives_a_merge() {
+    let p = load("kill_on: [capability.refund.*, no-night-refunds]\n").unwrap();
+    assert!(p.kills_on("capability.refund.max_cents"));
+    assert!(p.kills_on("no-night-refunds"));
+    assert!(!p.kills_on("no-night-refunds-2"));
+    assert!(!p.kills_on("capability.data.read.fields"));
+    assert!(!PolicySet::capabilities_only().kills_on("capability.refund.max_cents"));
+    let merged = PolicySet::merge([load("default: allow\n").unwrap(), p]).unwrap();
+    assert!(merged.kills_on("capability.refund.currency"));
+    for bad in ["kill_on: ['']\n", "kill_on: ['cap*bility.*']\n", "kill_on: ['a b']\n"] {
+        let err = load(bad).unwrap_err();
+        assert!(err.to_string().contains("kill_on"), "{bad}: {err}");
+    }
+}

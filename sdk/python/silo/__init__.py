@@ -200,9 +200,9 @@ class _Messages:
         return _call("POST", self._route, body)
 
 
-#: Email from templates: ``silo.email.send("refund_issued", "[EMAIL_1]", {...})``.
+#: Email from templates: ``silo.email.send("refund_confirmation", "[EMAIL_1]", {...})``.
 email = _Messages("email/send")
-#: SMS from templates: ``silo.sms.send("refund_issued", "[PHONE_1]", {...})``.
+#: SMS from templates: ``silo.sms.send("refund_confirmation", "[PHONE_1]", {...})``.
 sms = _Messages("sms/send")
 
 

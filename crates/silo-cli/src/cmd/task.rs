@@ -170,13 +170,23 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
             Ok(0)
         }
         TaskCmd::Take { id, operator } => {
-            let task = silo_router::Store::apply(
-                &store(ctx)?,
-                &TaskId(id),
-                &silo_router::Event::HumanAssigned { operator },
-                now(),
-                None,
-            )?;
+            let kernel = kernel(ctx, None, silo_cell::default_run_dir(), None)?;
+            let id = TaskId(id);
+            let view = kernel.task(&id)?;
+            // With operators in the project file, only theirs, in their own pool.
+            if !ctx.config.operators.is_empty() {
+                let op = ctx.config.operators.get(&operator).with_context(|| {
+                    format!("`{operator}` is not an operator of the project (`operators:` in silo.yaml)")
+                })?;
+                if view.run.agent != op.pool {
+                    anyhow::bail!(
+                        "task `{id}` is in the `{}` pool; operator `{operator}` works the `{}` pool",
+                        view.run.agent,
+                        op.pool
+                    );
+                }
+            }
+            let task = kernel.take(&id, &operator, now())?;
             print_task(&task, ctx)?;
             Ok(0)
         }
