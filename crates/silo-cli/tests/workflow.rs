@@ -70,7 +70,12 @@ impl Project {
     fn with(extra: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        for agent in ["intent-agent", "helper-agent", "closer-agent", "greedy-agent"] {
+        for agent in [
+            "intent-agent",
+            "helper-agent",
+            "closer-agent",
+            "greedy-agent",
+        ] {
             let dir = root.join("agents").join(agent);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
@@ -384,8 +389,16 @@ fn a_shadow_sampled_task_acts_on_the_persons_result_and_flags_divergence() {
     let p = Project::with("router: { shadow: { one_in: 2 } }\n");
     let submit = |case: &str| {
         let o = p.silo(&[
-            "task", "submit", "--agent", "closer-agent", "--customer", "cus_001", "--case",
-            case, "--input", "{}",
+            "task",
+            "submit",
+            "--agent",
+            "closer-agent",
+            "--customer",
+            "cus_001",
+            "--case",
+            case,
+            "--input",
+            "{}",
         ]);
         let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
         (o, t)
@@ -403,7 +416,14 @@ fn a_shadow_sampled_task_acts_on_the_persons_result_and_flags_divergence() {
     assert!(take.status.success(), "{}", text(&take));
     // The person fails it where the agent said done: that result acts, and diverges.
     let answer = p.silo(&[
-        "task", "answer", id, "--operator", "alice", "--result", "failed", "--summary",
+        "task",
+        "answer",
+        id,
+        "--operator",
+        "alice",
+        "--result",
+        "failed",
+        "--summary",
         "the agent missed the damage photos",
     ]);
     let t: Value = serde_json::from_slice(&answer.stdout).unwrap();
@@ -439,24 +459,47 @@ fn a_policy_kill_on_a_refusal_kills_the_live_cell_and_fails_the_task() {
     .unwrap();
     let start = std::time::Instant::now();
     let o = p.silo(&[
-        "task", "submit", "--agent", "greedy-agent", "--customer", "cus_001", "--case",
-        "case_001", "--input", r#"{"plan": {"greedy-agent": "refund:50000"}}"#,
+        "task",
+        "submit",
+        "--agent",
+        "greedy-agent",
+        "--customer",
+        "cus_001",
+        "--case",
+        "case_001",
+        "--input",
+        r#"{"plan": {"greedy-agent": "refund:50000"}}"#,
     ]);
     let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     assert_eq!(t["state"], "failed", "{}", text(&o));
     assert!(
-        t["outcome"].as_str().unwrap_or("").contains("killed by policy"),
+        t["outcome"]
+            .as_str()
+            .unwrap_or("")
+            .contains("killed by policy"),
         "{t}"
     );
     // Killed at the refusal, not after the agent's 10 s sleep.
     assert!(start.elapsed().as_secs() < 8, "{:?}", start.elapsed());
     let audit = p.silo(&["audit", "query", "--action", "refund"]);
     let audit_text = String::from_utf8_lossy(&audit.stdout);
-    assert!(audit_text.contains("\"cell_killed\":true"), "{}", text(&audit));
+    assert!(
+        audit_text.contains("\"cell_killed\":true"),
+        "{}",
+        text(&audit)
+    );
     // Within its limit, the same agent is not killed.
     let ok = p.silo(&[
-        "task", "submit", "--agent", "greedy-agent", "--customer", "cus_001", "--case",
-        "case_002", "--input", r#"{"plan": {"greedy-agent": "refund:500"}}"#,
+        "task",
+        "submit",
+        "--agent",
+        "greedy-agent",
+        "--customer",
+        "cus_001",
+        "--case",
+        "case_002",
+        "--input",
+        r#"{"plan": {"greedy-agent": "refund:500"}}"#,
     ]);
     let t: Value = serde_json::from_slice(&ok.stdout).unwrap_or(Value::Null);
     assert_eq!(t["state"], "completed", "{}", text(&ok));

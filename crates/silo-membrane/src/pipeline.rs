@@ -81,11 +81,11 @@ impl Call<'_> {
             report: None,
         };
         // An outcome the agent already recorded stands; the kill happens either way.
-        let _ = self
-            .services
-            .connectors
-            .outcomes
-            .record(&task.task, &task.agent, &outcome, self.now);
+        let _ =
+            self.services
+                .connectors
+                .outcomes
+                .record(&task.task, &task.agent, &outcome, self.now);
         let killed = match &self.services.kill_switch {
             Some(kill) => kill(self.cell.cell_id()),
             None => false,

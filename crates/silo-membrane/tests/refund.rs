@@ -162,8 +162,7 @@ async fn a_policy_can_order_the_cell_killed_on_a_refusal() {
 
     let killed: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = killed.clone();
-    let policy =
-        PolicySet::from_yaml_str("p.yaml", "kill_on: [capability.refund.*]\n").unwrap();
+    let policy = PolicySet::from_yaml_str("p.yaml", "kill_on: [capability.refund.*]\n").unwrap();
     let mut f = Fixture::bare_with(policy, move |s| {
         s.with_kill_switch(Box::new(move |cell: &str| {
             seen.lock().unwrap().push(cell.to_owned());

@@ -176,7 +176,11 @@ fn kill_on_names_rules_or_prefixes_and_survives_a_merge() {
     assert!(!PolicySet::capabilities_only().kills_on("capability.refund.max_cents"));
     let merged = PolicySet::merge([load("default: allow\n").unwrap(), p]).unwrap();
     assert!(merged.kills_on("capability.refund.currency"));
-    for bad in ["kill_on: ['']\n", "kill_on: ['cap*bility.*']\n", "kill_on: ['a b']\n"] {
+    for bad in [
+        "kill_on: ['']\n",
+        "kill_on: ['cap*bility.*']\n",
+        "kill_on: ['a b']\n",
+    ] {
         let err = load(bad).unwrap_err();
         assert!(err.to_string().contains("kill_on"), "{bad}: {err}");
     }
