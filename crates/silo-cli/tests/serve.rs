@@ -99,6 +99,48 @@ fn the_daemon_runs_a_submitted_task_through_cells() {
     assert_eq!(status, 400);
     let (status, _) = http(&d.addr, "GET", "/v1/tasks/task-999", "");
     assert_eq!(status, 404);
+    // The CLI hands a task to the daemon and waits for it.
+    let server = format!("http://{}", d.addr);
+    let o = silo_at(
+        &tmp.path().join("data"),
+        &[
+            "--json",
+            "task",
+            "submit",
+            "--server",
+            &server,
+            "--wait",
+            "--agent",
+            "refund-agent",
+            "--customer",
+            "cus_001",
+            "--case",
+            "case_001",
+            "--input",
+            r#"{"message":"Jane Smith: the kettle ord_1001 arrived dented"}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", crate::text(&o));
+    let waited: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(waited["state"], "completed", "{waited}");
+    assert_eq!(waited["run"]["agent"], "refund-agent");
+    let o = silo_at(
+        &tmp.path().join("data"),
+        &[
+            "task",
+            "submit",
+            "--server",
+            &server,
+            "--agent",
+            "nobody",
+            "--customer",
+            "cus_001",
+            "--case",
+            "case_001",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("refused the task (400)"));
 }
 
 #[test]
@@ -128,6 +170,23 @@ fn killed_mid_task_and_restarted_the_daemon_finishes_it_once() {
         .unwrap();
     let paid: Value = serde_json::from_slice(&ledger.stdout).unwrap();
     assert_eq!(paid.as_array().unwrap().len(), 1, "paid once: {paid}");
+    // Every key the router minted for the task, the abandoned turn's included, is revoked,
+    // and the audit log (cells' calls and the router's events) verifies.
+    let (_, events) = http(&d.addr, "GET", &format!("/v1/tasks/{id}/events"), "");
+    let revoked = std::fs::read_to_string(data.join("keys").join("revoked.json")).unwrap();
+    let minted: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["event"] == "dispatched")
+        .map(|e| e["event"]["task_key_jti"].as_str().unwrap())
+        .collect();
+    assert!(!minted.is_empty());
+    for jti in &minted {
+        assert!(revoked.contains(jti), "{jti} outlived its turn");
+    }
+    let verify = silo_at(&data, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", crate::text(&verify));
 }
 
 fn silo_at(data: &Path, args: &[&str]) -> std::process::Output {

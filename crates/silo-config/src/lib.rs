@@ -82,6 +82,9 @@ pub struct Router {
     /// The longest any one agent turn may run (an agent's own `timeout` may be shorter;
     /// a workflow stage's `timeout` replaces this for that stage).
     pub stage_timeout: Option<Duration>,
+    /// Claims of one agent turn (its cell host died, or it could not start) before the
+    /// turn counts as the agent's 500; 0: retry for ever.
+    pub max_attempts: u32,
     /// Shadow review: one task in N is also sent to a human, whose result is the one that
     /// acts. `None`: off.
     pub shadow_one_in: Option<u64>,

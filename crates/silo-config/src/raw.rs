@@ -121,6 +121,8 @@ struct RawRouter {
     #[serde(default, deserialize_with = "duration")]
     stage_timeout: Option<Duration>,
     #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
     shadow: Option<RawShadow>,
 }
 
@@ -272,6 +274,7 @@ impl RawConfig {
                 max_redirects: self.router.max_redirects.unwrap_or(3),
                 lease: self.router.lease.unwrap_or(Duration::from_secs(300)),
                 stage_timeout: self.router.stage_timeout,
+                max_attempts: self.router.max_attempts.unwrap_or(3),
                 shadow_one_in: self.router.shadow.map(|s| s.one_in),
             },
             serve: Serve {

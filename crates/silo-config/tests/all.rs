@@ -24,6 +24,7 @@ fn no_file_and_an_empty_file_are_the_defaults() {
     assert_eq!(none.routing.default_human, "human");
     assert_eq!(none.router.max_redirects, 3);
     assert_eq!(none.router.shadow_one_in, None);
+    assert_eq!(none.router.max_attempts, 3);
     assert_eq!(none.serve.listen.to_string(), "127.0.0.1:8700");
     assert!(none.llm.is_none() && none.smtp.is_none() && none.seed.is_none());
 
@@ -54,7 +55,7 @@ routing:
   routes:
     refund: { agent: refund-agent }
     message: { workflow: customer-message }
-router: { max_redirects: 5, lease: 2m, stage_timeout: 45s, shadow: { one_in: 10 } }
+router: { max_redirects: 5, lease: 2m, stage_timeout: 45s, max_attempts: 5, shadow: { one_in: 10 } }
 serve: { listen: '127.0.0.1:9000', workers: 4 }
 llm: { url: 'http://127.0.0.1:8080/v1', api_key_env: MY_KEY }
 smtp: { url: 'smtp://127.0.0.1:2525', from: 'shop@example.com' }
@@ -84,6 +85,7 @@ operators:
     assert_eq!(c.router.lease, Duration::from_secs(120));
     assert_eq!(c.router.stage_timeout, Some(Duration::from_secs(45)));
     assert_eq!(c.router.shadow_one_in, Some(10));
+    assert_eq!(c.router.max_attempts, 5);
     assert_eq!(c.serve.workers, 4);
     assert_eq!(c.llm.unwrap().api_key_env.as_deref(), Some("MY_KEY"));
     assert_eq!(c.smtp.unwrap().from, "shop@example.com");

@@ -17,6 +17,9 @@ use crate::task::{ShadowState, TaskId, TaskSpec, TaskView};
 use crate::transition::JobKind;
 use crate::workflow::DEFAULT_MAX_REDIRECTS;
 
+/// Claims of one dispatch before the turn counts as failed.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
 /// Kernel settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelConfig {
@@ -30,6 +33,10 @@ pub struct KernelConfig {
     /// The longest one agent turn may run, in milliseconds, unless its workflow stage
     /// sets its own (`timeout:`); `None`: the agent's own limit alone.
     pub stage_timeout_ms: Option<u64>,
+    /// Claims of one dispatch (its cell host died, or dispatching failed for now) after
+    /// which the turn counts as the agent's 500 instead of being dispatched again; 0: no
+    /// limit.
+    pub max_attempts: u32,
 }
 
 impl Default for KernelConfig {
@@ -39,6 +46,7 @@ impl Default for KernelConfig {
             lease_secs: 300,
             shadow: None,
             stage_timeout_ms: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
     }
 }
@@ -241,6 +249,36 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
     fn dispatch(&self, job: Job, view: TaskView, now: u64) -> Result<StepReport, KernelError> {
         let agent = view.run.agent.clone();
         let mut events = Vec::new();
+        // A turn whose cell host keeps dying (or that keeps failing to start) is not
+        // retried for ever: it counts as the agent's 500 and `on_error` decides.
+        let limit = self.config.max_attempts;
+        if limit > 0 && job.attempt > limit && view.state == State::Dispatched {
+            if let Some(old) = &view.dispatch {
+                if let Err(e) = self.dispatcher.revoke(&old.task_key_jti) {
+                    return Ok(StepReport {
+                        job,
+                        events,
+                        outcome: StepOutcome::Retrying(e.to_string()),
+                    });
+                }
+                events.push(Event::KeyRevoked {
+                    jti: old.task_key_jti.clone(),
+                });
+            }
+            events.push(Event::AgentResult {
+                agent,
+                result: AgentResult::Failed {
+                    summary: format!("the turn was abandoned {limit} times; not dispatched again"),
+                },
+                shadow: false,
+            });
+            let view = self.store.apply_all(&job.task, &events, now, Some(&job))?;
+            return Ok(StepReport {
+                job,
+                events,
+                outcome: StepOutcome::Applied(view.state),
+            });
+        }
         // A dispatch that died with its router: its key must not outlive it.
         if view.state == State::Dispatched {
             if let Some(old) = &view.dispatch {

@@ -30,7 +30,9 @@ pub use cells::{agent_result, CellDispatcher};
 pub use decide::{decide, single_next};
 pub use dispatch::{DispatchError, Dispatcher, TurnIds};
 pub use events::{AgentResult, Event, EventKind, Signal};
-pub use kernel::{Kernel, KernelConfig, KernelError, StepOutcome, StepReport};
+pub use kernel::{
+    Kernel, KernelConfig, KernelError, StepOutcome, StepReport, DEFAULT_MAX_ATTEMPTS,
+};
 pub use project::{
     load_workflows, routing_for_project, routing_from_agents_dir, RoutingSetup, DEFAULT_HUMAN_POOL,
 };

@@ -57,6 +57,9 @@ router:
   max_redirects: 3
   # How long a claimed job is held before another worker may take it (after a crash).
   lease: 5m
+  # Claims of one turn (its cell host died, or it could not start) before it counts as
+  # the agent's 500 and `on_error` decides; 0: retry for ever.
+  max_attempts: 3
   # The longest any one agent turn may run; default: none (each agent's own timeout).
   # stage_timeout: 60s
   # Shadow review: one task in N also goes to a human, whose result acts; default: off.

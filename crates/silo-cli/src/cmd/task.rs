@@ -131,6 +131,13 @@ pub struct SubmitArgs {
     /// The task input as JSON, or `@FILE`.
     #[arg(long, default_value = "{}")]
     pub input: String,
+    /// Hand the task to a running `silo serve` at this address (e.g.
+    /// `http://127.0.0.1:8700`) instead of running it in this process.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// With `--server`: wait until the task completes, fails or waits for a person.
+    #[arg(long, requires = "server")]
+    pub wait: bool,
     /// Where the agent folders are (default: the project file's `agents`).
     #[arg(long)]
     pub agents: Option<PathBuf>,
@@ -280,6 +287,7 @@ pub(crate) fn kernel(
             .shadow_one_in
             .map(|every| silo_router::ShadowSampling { every, seed: 0 }),
         stage_timeout_ms: project.router.stage_timeout.map(millis),
+        max_attempts: project.router.max_attempts,
     };
     let audit = silo_audit::AuditLog::open_with(&ctx.data_dir, silo_audit::Durability::Disk)
         .context("opening the audit log")?;
@@ -294,6 +302,9 @@ pub(crate) fn kernel(
 }
 
 fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    if let Some(server) = &args.server {
+        return submit_to(server, &args, ctx);
+    }
     let input = json_arg(&args.input, "--input")?;
     let kernel = kernel(ctx, args.agents.as_deref(), args.run_dir.path(), None)?;
     let entry = match (args.agent, args.workflow) {
@@ -519,4 +530,72 @@ fn act(a: ActArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     } else {
         1
     })
+}
+
+/// How long `--wait` waits for a daemon's task at most.
+const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `silo task submit --server URL`: the daemon tokenises and runs the task.
+fn submit_to(server: &str, args: &SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let base = server.trim_end_matches('/');
+    let entry = args
+        .agent
+        .clone()
+        .or_else(|| args.workflow.clone())
+        .context("give one of --agent or --workflow")?;
+    let input = json_arg(&args.input, "--input")?;
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build(),
+    );
+    let call = |req: Result<ureq::http::Response<ureq::Body>, ureq::Error>| -> anyhow::Result<(u16, serde_json::Value)> {
+        let mut resp = req.with_context(|| format!("reaching `silo serve` at {base}"))?;
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp
+            .body_mut()
+            .read_json()
+            .with_context(|| format!("the answer of {base} is not JSON"))?;
+        Ok((status, body))
+    };
+    let (status, created) = call(agent.post(&format!("{base}/v1/tasks")).send_json(
+        serde_json::json!({
+            "entry": entry, "customer": args.customer, "case": args.case, "input": input,
+        }),
+    ))?;
+    if status != 201 {
+        anyhow::bail!(
+            "`silo serve` refused the task ({status}): {}",
+            created["error"]
+        );
+    }
+    let id = created["id"]
+        .as_str()
+        .context("the daemon gave no task id")?
+        .to_owned();
+    let deadline = std::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let (status, task) = call(agent.get(&format!("{base}/v1/tasks/{id}")).call())?;
+        if status != 200 {
+            anyhow::bail!("task `{id}` ({status}): {}", task["error"]);
+        }
+        let task: TaskView =
+            serde_json::from_value(task).context("the daemon's task does not read")?;
+        let resting = task.state.is_terminal()
+            || matches!(
+                task.state,
+                silo_router::State::WaitingForHuman | silo_router::State::WithHuman
+            );
+        if !args.wait || resting || std::time::Instant::now() > deadline {
+            print_task(&task, ctx)?;
+            return Ok(match task.state {
+                silo_router::State::Completed => 0,
+                silo_router::State::WaitingForHuman | silo_router::State::WithHuman => 3,
+                _ if !args.wait => 0,
+                _ => 1,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

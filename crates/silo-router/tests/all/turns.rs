@@ -121,3 +121,36 @@ fn signals_reach_the_live_cell_and_cont_replaces_a_frozen_turn() {
     assert!(k.signal(&task, Signal::Kill, 6).is_err());
     assert_eq!(k.dispatcher().signals.lock().unwrap().len(), 2);
 }
+
+#[test]
+fn a_turn_abandoned_too_often_counts_as_failed_instead_of_looping() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = kernel_at(
+        &dir.path().join("router.db"),
+        KernelConfig {
+            lease_secs: 5,
+            max_attempts: 2,
+            ..KernelConfig::default()
+        },
+    );
+    for _ in 0..5 {
+        k.dispatcher().then_err(
+            "refund-agent",
+            Err(DispatchError::Transient {
+                agent: "refund-agent".into(),
+                reason: "host died".into(),
+            }),
+        );
+    }
+    let task = k.submit(spec("refund"), 1).unwrap();
+    // Claims 1 and 2 dispatch (and die); claim 3 gives up.
+    for now in [2, 10, 20, 30] {
+        k.run_until_idle(now).unwrap();
+    }
+    let view = k.task(&task).unwrap();
+    assert_eq!(view.state, State::Failed, "{view:?}");
+    assert!(view.outcome.unwrap().contains("abandoned 2 times"));
+    assert_eq!(k.dispatcher().calls().len(), 2);
+    // Both abandoned turns' keys are revoked.
+    assert_eq!(k.dispatcher().revoked.lock().unwrap().len(), 2);
+}
