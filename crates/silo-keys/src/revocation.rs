@@ -1,19 +1,63 @@
 //! The revocation list: token ids (`jti`) that no longer verify, kept durably in one JSON file.
+//!
+//! Several processes share one file (`silo serve`, `silo run`, `silo signal`, `silo keys
+//! revoke`): a revocation takes an exclusive lock on `<file>.lock`, re-reads the file and
+//! writes the union, so no process can drop another's revocation; and every check looks at
+//! the file's identity (inode, size, modification time) and re-reads it when it changed,
+//! so a key revoked by another process stops working in a running membrane at once.
 
 use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::atomic_file::write_atomic;
 use crate::error::StoreError;
 
 /// Revoked `jti`s with the time each was revoked. Cheap to clone; clones share one list,
-/// so a [`crate::Verifier`] sees a revocation made through the [`crate::KeyStore`] at once.
-/// Another process sees it after [`RevocationList::reload`].
+/// so a [`crate::Verifier`] sees a revocation made through the [`crate::KeyStore`] at once;
+/// one made by another process is seen at the next check (the file changed).
 #[derive(Debug, Clone, Default)]
 pub struct RevocationList {
     path: Option<PathBuf>,
     revoked: Arc<RwLock<BTreeMap<String, u64>>>,
+    /// The file as last read: (device, inode, size, mtime in ns); `None` before a read or
+    /// when there was no file.
+    seen: Arc<Mutex<Option<FileId>>>,
+}
+
+type FileId = (u64, u64, u64, i64);
+
+fn file_id(path: &Path) -> std::io::Result<Option<FileId>> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some((
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_map(path: &Path) -> Result<BTreeMap<String, u64>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice::<BTreeMap<String, u64>>(&bytes).map_err(|e| {
+            StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 impl RevocationList {
@@ -27,6 +71,7 @@ impl RevocationList {
         let list = Self {
             path: Some(path.to_path_buf()),
             revoked: Arc::default(),
+            seen: Arc::default(),
         };
         list.reload()?;
         Ok(list)
@@ -37,47 +82,83 @@ impl RevocationList {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let map = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice::<BTreeMap<String, u64>>(&bytes).map_err(|e| {
-                StoreError::Corrupt {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                }
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(source) => {
-                return Err(StoreError::Io {
-                    path: path.clone(),
-                    source,
-                })
-            }
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
         };
-        *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = map;
+        let before = file_id(path).map_err(io)?;
+        let map = read_map(path)?;
+        let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        // Nothing is ever un-revoked, even by a file that lost entries.
+        for (jti, at) in map {
+            revoked.entry(jti).or_insert(at);
+        }
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = before;
+        Ok(())
+    }
+
+    /// Re-reads the file when another process changed it since the last read.
+    fn refresh(&self) -> Result<(), StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let now = file_id(path).map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let seen = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if now != seen {
+            self.reload()?;
+        }
         Ok(())
     }
 
     /// Revokes `jti` (idempotent). Durable before it returns when the list has a file.
     /// Returns `false` if it was already revoked.
     pub fn revoke(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+        let Some(path) = &self.path else {
+            let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+            return Ok(map.insert(jti.to_string(), now).is_none());
+        };
+        // Other processes write this file too: hold its lock across read, merge and write.
+        let lock_path = path.with_extension("json.lock");
+        let io = |p: &Path| {
+            let path = p.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        let _guard = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| io(&lock_path)(std::io::Error::from(errno)))?;
         let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-        if map.contains_key(jti) {
-            return Ok(false);
+        let mut next = read_map(path)?;
+        for (k, at) in map.iter() {
+            next.entry(k.clone()).or_insert(*at);
         }
-        let mut next = map.clone();
-        next.insert(jti.to_string(), now);
-        if let Some(path) = &self.path {
+        let fresh = !next.contains_key(jti);
+        if fresh {
+            next.insert(jti.to_string(), now);
             let bytes = serde_json::to_vec_pretty(&next).map_err(|e| StoreError::Corrupt {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
             write_atomic(path, &bytes, 0o600)?;
         }
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = file_id(path).map_err(io(path))?;
         *map = next;
-        Ok(true)
+        Ok(fresh)
     }
 
-    /// `true` if `jti` is revoked.
+    /// `true` if `jti` is revoked — here or, since the last check, by another process. A
+    /// list file that cannot be read counts every key as revoked (fail closed).
     pub fn is_revoked(&self, jti: &str) -> bool {
+        if self.refresh().is_err() {
+            return true;
+        }
         self.revoked
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -115,10 +196,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("revoked.json");
         let reader = RevocationList::load(&path).unwrap();
-        RevocationList::load(&path).unwrap().revoke("x", 1).unwrap();
         assert!(!reader.is_revoked("x"));
-        reader.reload().unwrap();
+        RevocationList::load(&path).unwrap().revoke("x", 1).unwrap();
+        // Seen at the next check, without an explicit reload.
         assert!(reader.is_revoked("x"));
+    }
+
+    #[test]
+    fn concurrent_writers_never_drop_each_others_revocations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("revoked.json");
+        // Separate lists stand for separate processes: no shared memory, one file.
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let list = RevocationList::load(&path).unwrap();
+                    for i in 0..25 {
+                        list.revoke(&format!("w{w}-{i}"), 1).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let all = RevocationList::load(&path).unwrap();
+        assert_eq!(all.entries().len(), 100);
+    }
+
+    #[test]
+    fn an_unreadable_list_fails_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("revoked.json");
+        let list = RevocationList::load(&path).unwrap();
+        assert!(!list.is_revoked("k"));
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(
+            list.is_revoked("k"),
+            "a corrupt list must not let keys through"
+        );
     }
 
     #[test]
