@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
-# Router end to end: `silo serve` with W workers, N tasks submitted over its API to a
-# no-op agent (python3 -S, one `POST /v1/complete` over the membrane socket) and the wall
-# time until all are completed. Prints tasks/s and the per-task latency split
-# from the router's events (queue wait, agent turn incl. cell spawn and teardown).
-# Goal (issue 6): >= 300 tasks/s on this 2-core machine.
+# Router end to end with a no-op agent (issue 6; goal: >= 300 tasks/s on this 2-core
+# machine). For each no-op agent — `py` (python3 -S, one `POST /v1/complete` over the
+# membrane socket with http.client, no SDK import) and `c` (the same call from a static C
+# binary, bench/noop-agent.c, built here with gcc) — it prints:
 #
-# Usage: bench/router-throughput.sh [N] [WORKERS]     (needs root; builds silo in release)
+#   1. the latency split of one turn: RUNS sequential `silo --json run`, medians of the
+#      phases `silo-invoke` reports (manifest, keys, services, sdk, membrane, cell,
+#      teardown) and of the whole process;
+#   2. the router: `silo serve` with WORKERS workers, N tasks submitted over its API, the
+#      wall time until all completed (tasks/s), the queue wait and the agent turn from the
+#      router's events (1 s resolution), and the CPU time per task (the daemon and its
+#      children: supervisors, cells, agents);
+#
+# then the machine, the goal and whether it was met, and what bounds the figure.
+#
+# Usage: bench/router-throughput.sh [N] [WORKERS] [RUNS]    (needs root)
+#   SILO=path    use this silo binary (default: build target/release/silo)
+#   AGENTS="c"   only these no-op agents (default: "py c"; `c` needs gcc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$PWD"
 n="${1:-100}"
 workers="${2:-2}"
-cargo build --release -q -p silo-cli
-silo="$PWD/target/release/silo"
+runs="${3:-30}"
+if [ -z "${SILO:-}" ]; then
+  cargo build --release -q -p silo-cli
+  SILO="$PWD/target/release/silo"
+fi
+agents="${AGENTS:-py c}"
 work="$(mktemp -d)"
-port=$((20000 + RANDOM % 20000))
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-mkdir -p "$work/agents/noop-agent"
-cat >"$work/agents/noop-agent/agent.yaml" <<'YAML'
-name: noop-agent
-version: 0.0.1
-entry: [python3, -S, main.py]
-limits: { timeout: 30s }
-YAML
-cat >"$work/agents/noop-agent/main.py" <<'PY'
+trap 'rm -rf "$work"' EXIT
+
+mkdir -p "$work/agents"
+for a in $agents; do
+  dir="$work/agents/noop-$a"
+  mkdir -p "$dir"
+  case "$a" in
+    py)
+      entry='[python3, -S, main.py]'
+      cat >"$dir/main.py" <<'PY'
 import http.client, os, socket
 class C(http.client.HTTPConnection):
     def connect(self):
@@ -34,36 +50,18 @@ c.request("POST", "/v1/complete", body='{"status":"done","summary":"noop"}',
                    "x-silo-task-key": os.environ["SILO_TASK_KEY"], "content-type": "application/json"})
 assert c.getresponse().status == 200
 PY
+      ;;
+    c)
+      entry='[/agent/noop]'
+      gcc -O2 -static -o "$dir/noop" bench/noop-agent.c 2>/dev/null ||
+        gcc -O2 -o "$dir/noop" bench/noop-agent.c
+      ;;
+    *) echo "unknown agent \`$a\` (py, c)" >&2; exit 2 ;;
+  esac
+  printf 'name: noop-%s\nversion: 0.0.1\nentry: %s\nlimits: { timeout: 30s }\n' \
+    "$a" "$entry" >"$dir/agent.yaml"
+done
 chmod -R o+rX "$work"
-"$silo" --data-dir "$work/data" serve --listen "127.0.0.1:$port" --workers "$workers" \
-  --agents "$work/agents" --run-dir "$work/run" >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do grep -q "task API" "$work/serve.log" && break; sleep 0.1; done
-python3 - "$port" "$n" <<'PY'
-import http.client, json, sys, time
-port, n = int(sys.argv[1]), int(sys.argv[2])
-def call(method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, body=json.dumps(body) if body is not None else None,
-              headers={"content-type": "application/json"})
-    r = c.getresponse(); data = json.loads(r.read() or b"null"); c.close(); return data
-start = time.monotonic()
-ids = [call("POST", "/v1/tasks", {"entry": "noop-agent", "customer": "cus_001",
-                                  "case": "case_001", "input": {}})["id"] for _ in range(n)]
-pending = set(ids)
-while pending:
-    for i in list(pending):
-        if call("GET", f"/v1/tasks/{i}")["state"] in ("completed", "failed", "aborted"):
-            pending.discard(i)
-    time.sleep(0.05)
-wall = time.monotonic() - start
-waits, turns = [], []
-for i in ids:
-    ev = call("GET", f"/v1/tasks/{i}/events")
-    at = {e["event"]["event"]: e["at"] for e in ev}
-    waits.append(at["dispatched"] - at["task_created"])
-    turns.append(at["agent_result"] - at["dispatched"])
-print(f"router end to end: {n} tasks in {wall:.2f} s = {n / wall:.1f} tasks/s "
-      f"(mean queue wait {sum(waits)/n:.2f} s, mean agent turn {sum(turns)/n:.2f} s; "
-      f"event times have 1 s resolution)")
-PY
+# No project file: the built-in defaults (no seed, no LLM, no SMTP).
+cd "$work"
+python3 "$root/bench/throughput.py" "$SILO" "$work" "$n" "$workers" "$runs" $agents

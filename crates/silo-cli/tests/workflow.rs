@@ -37,6 +37,13 @@ elif kind == "refund":
     except Exception:
         time.sleep(10)  # a cell the policy killed never gets here
     silo.done(f"{me} survived")
+elif kind == "note":
+    silo.kv.put("draft", arg)
+    silo.kv.put("output/first", arg)
+    silo.done(f"{me} noted")
+elif kind == "reply":
+    silo.kv.put("output/reply", str(silo.kv.get("draft", "nothing")) + " answered")
+    silo.done(f"{me} replied")
 elif kind == "sleep":
     time.sleep(float(arg))
     silo.done(f"{me} woke up")
@@ -503,4 +510,121 @@ fn a_policy_kill_on_a_refusal_kills_the_live_cell_and_fails_the_task() {
     ]);
     let t: Value = serde_json::from_slice(&ok.stdout).unwrap_or(Value::Null);
     assert_eq!(t["state"], "completed", "{}", text(&ok));
+}
+
+#[test]
+fn a_deployed_version_serves_the_next_turn_and_the_old_one_is_kept() {
+    if !root_only() {
+        return;
+    }
+    let p = Project::new();
+    let src = p.root.join("closer-v2");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("agent.yaml"),
+        "name: closer-agent\nversion: 2.0.0\nentry: [python3, main.py]\n\
+         limits: { memory: 128M, timeout: 20s }\ncapabilities: { escalate: [human] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("main.py"),
+        "import silo\nsilo.done(\"closed by v2\")\n",
+    )
+    .unwrap();
+    let src_arg = src.to_str().unwrap();
+
+    let d = p.silo(&["agent", "deploy", src_arg]);
+    assert!(d.status.success(), "{}", text(&d));
+    let d: Value = serde_json::from_slice(&d.stdout).unwrap();
+    assert_eq!(d["previous"], "1.0.0", "{d}");
+    assert_eq!(d["version"], "2.0.0");
+    assert_eq!(d["unchanged"], false);
+    let list = p.silo(&["agent", "list"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let closer = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "closer-agent")
+        .unwrap();
+    assert_eq!(closer["version"], "2.0.0");
+    // The next turn runs the new version.
+    let o = p.silo(&[
+        "task",
+        "submit",
+        "--agent",
+        "closer-agent",
+        "--customer",
+        "cus_001",
+        "--case",
+        "case_001",
+    ]);
+    let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!(t["outcome"], "closed by v2", "{}", text(&o));
+    // The same content again changes nothing; the first version is kept for a rollback.
+    let again = p.silo(&["agent", "deploy", src_arg]);
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["unchanged"], true, "{again}");
+    let kept: Vec<String> = std::fs::read_dir(p.root.join("agents/.versions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        kept.iter().any(|k| k.starts_with("closer-agent-1.0.0")),
+        "{kept:?}"
+    );
+    assert!(
+        kept.iter().any(|k| k.starts_with("closer-agent-2.0.0-")),
+        "{kept:?}"
+    );
+    // A folder without a manifest is refused, and nothing changes.
+    let bad = p.root.join("not-an-agent");
+    std::fs::create_dir_all(&bad).unwrap();
+    let refused = p.silo(&["agent", "deploy", bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let list = p.silo(&["agent", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("2.0.0"));
+}
+
+#[test]
+fn stages_share_interim_assets_and_the_run_keeps_only_its_output() {
+    if !root_only() {
+        return;
+    }
+    let p = Project::new();
+    let (o, t) = p.run(r#"{"intent-agent": "note:refund 45", "closer-agent": "reply"}"#);
+    assert_eq!(t["state"], "completed", "{}", text(&o));
+    let id = t["id"].as_str().unwrap();
+    let out = p.silo(&["task", "output", id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let kept: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The second stage read what the first stored; `draft` was collected at the end.
+    assert_eq!(
+        kept,
+        serde_json::json!({"output/first": "refund 45", "output/reply": "refund 45 answered"})
+    );
+    let drafts = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             print(c.execute(\"SELECT COUNT(*) FROM kv WHERE key='draft'\").fetchone()[0])",
+        )
+        .arg(p.root.join("silo-data/membrane/membrane.db"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&drafts.stdout).trim(),
+        "0",
+        "{}",
+        text(&drafts)
+    );
+    // Another run does not see this one's keys.
+    let (o, t) = p.run(r#"{"closer-agent": "reply"}"#);
+    assert_eq!(t["state"], "completed", "{}", text(&o));
+    let out = p.silo(&["task", "output", t["id"].as_str().unwrap()]);
+    let kept: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        kept,
+        serde_json::json!({"output/reply": "nothing answered"})
+    );
 }

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use silo_audit::{AuditLog, Durability, Entry, Query, TaskId};
@@ -48,6 +49,10 @@ pub struct Host {
     /// The operator policy file; `None`: `<data_dir>/policy.yaml` when present, else the
     /// base keys alone.
     pub policy: Option<PathBuf>,
+    /// The runtime for the membrane: [`shared_runtime`] when this process runs many
+    /// invocations (the router's turns); `None`: one is started for this invocation and
+    /// stopped after it.
+    pub runtime: Option<&'static tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for Host {
@@ -60,6 +65,7 @@ impl std::fmt::Debug for Host {
             .field("audit_durability", &self.audit_durability)
             .field("smtp", &self.smtp)
             .field("policy", &self.policy)
+            .field("shared_runtime", &self.runtime.is_some())
             .finish()
     }
 }
@@ -104,6 +110,65 @@ pub struct InvocationReport {
     pub outcome: Option<RecordedOutcome>,
     /// The audit entries of this task, in order.
     pub audit: Vec<Entry>,
+    /// Where the invocation's wall time went.
+    pub timings: InvocationTimings,
+}
+
+/// Where one invocation's wall time went, phase by phase, in microseconds (measured with
+/// a monotonic clock in the calling process). The phases follow one another, so they add
+/// up to `total_us` but for the small gaps between them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InvocationTimings {
+    /// Reading `agent.yaml` and hashing the agent folder.
+    pub manifest_us: u64,
+    /// Opening the key store and minting the base and task keys.
+    pub keys_us: u64,
+    /// Opening the audit log and the membrane's services, storing the task input.
+    pub services_us: u64,
+    /// Installing (or finding unchanged) the SDK in the run directory.
+    pub sdk_us: u64,
+    /// Starting the membrane runtime (unless the host shares one) and binding the socket.
+    pub membrane_us: u64,
+    /// From spawning the cell supervisor to its exit: the supervisor's start, the cell's
+    /// set-up, the agent's run (its membrane calls included) and the cell's teardown.
+    pub cell_us: u64,
+    /// Membrane shutdown, task-key revocation, reading the outcome, the audit query.
+    pub teardown_us: u64,
+    /// The whole invocation, from the call to the report.
+    pub total_us: u64,
+}
+
+/// Microseconds, saturating.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Laps of one monotonic clock.
+struct Stopwatch {
+    start: Instant,
+    last: Instant,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        let now = Instant::now();
+        Self {
+            start: now,
+            last: now,
+        }
+    }
+
+    /// Microseconds since the previous lap (or the start).
+    fn lap(&mut self) -> u64 {
+        let now = Instant::now();
+        let us = micros(now.duration_since(self.last));
+        self.last = now;
+        us
+    }
+
+    fn total(&self) -> u64 {
+        micros(self.start.elapsed())
+    }
 }
 
 fn check_id(what: &str, value: &str) -> Result<(), InvokeError> {
@@ -146,6 +211,34 @@ pub fn load_policy(file: Option<&Path>, data_dir: &Path) -> Result<PolicySet, In
     }
 }
 
+/// The process's membrane runtime, started on first use and never stopped, for
+/// [`Host::runtime`]: a process that runs many invocations does not start and stop two
+/// worker threads for each (and, never dropped, it is safe to hold anywhere).
+pub fn shared_runtime() -> Result<&'static tokio::runtime::Runtime, InvokeError> {
+    static SHARED: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(runtime) = SHARED.get() {
+        return Ok(runtime);
+    }
+    let runtime = membrane_runtime()?;
+    // A racing first caller may have set it; its runtime is used and this one dropped.
+    let _ = SHARED.set(runtime);
+    SHARED
+        .get()
+        .ok_or_else(|| InvokeError::Invalid("the shared membrane runtime is missing".into()))
+}
+
+fn membrane_runtime() -> Result<tokio::runtime::Runtime, InvokeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| InvokeError::Io {
+            what: "start the membrane runtime",
+            path: PathBuf::new(),
+            source,
+        })
+}
+
 /// Runs `inv` end to end. `stdout`/`stderr` receive the agent's output.
 pub fn invoke(
     host: Host,
@@ -153,6 +246,8 @@ pub fn invoke(
     stdout: Stdio,
     stderr: Stdio,
 ) -> Result<InvocationReport, InvokeError> {
+    let mut clock = Stopwatch::start();
+    let mut timings = InvocationTimings::default();
     check_id("customer", &inv.customer)?;
     check_id("case", &inv.case)?;
     let agent_dir = inv
@@ -174,6 +269,7 @@ pub fn invoke(
     }
     let membrane_limits = manifest.membrane_limits().map_err(InvokeError::Invalid)?;
     let hash = folder_hash(&agent_dir)?;
+    timings.manifest_us = clock.lap();
 
     let store = open_keys(&host.data_dir)?;
     let minter = store.minter()?;
@@ -221,6 +317,7 @@ pub fn invoke(
     };
     let base_key = minter.mint_base(&base)?;
     let task_key = minter.mint_task(&task_claims)?;
+    timings.keys_us = clock.lap();
 
     let audit = Arc::new(AuditLog::open_with(&host.data_dir, host.audit_durability)?);
     let mut services = Services::embedded(
@@ -253,8 +350,10 @@ pub fn invoke(
     } else {
         services.set_task_input(&task, &inv.customer, &inv.input)?;
     }
+    timings.services_us = clock.lap();
 
     let sdk = crate::sdk::install(&host.run_dir)?;
+    timings.sdk_us = clock.lap();
     let sockets = host.run_dir.join("sockets");
     std::fs::create_dir_all(&sockets).map_err(|source| InvokeError::Io {
         what: "create the socket folder",
@@ -291,29 +390,34 @@ pub fn invoke(
     spec.env.push(("SILO_BASE_KEY".into(), base_key));
     spec.env.push(("SILO_TASK_KEY".into(), task_key));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| InvokeError::Io {
-            what: "start the membrane runtime",
-            path: PathBuf::new(),
-            source,
-        })?;
+    let own;
+    let runtime = match host.runtime {
+        Some(shared) => shared,
+        None => {
+            own = membrane_runtime()?;
+            &own
+        }
+    };
     let silo_exe = host.silo_exe.clone();
-    let cell_outcome = runtime.block_on(async {
+    let (cell_outcome, membrane_us, cell_us) = runtime.block_on(async {
         let membrane = Membrane::bind(&socket, binding, services.clone(), membrane_limits)?;
+        let membrane_us = clock.lap();
         let ran = tokio::task::spawn_blocking(move || {
             silo_cell::spawn_supervisor(&silo_exe, &spec, stdout, stderr).and_then(|h| h.wait())
         })
         .await;
+        let cell_us = clock.lap();
         membrane.shutdown().await;
         match ran {
-            Ok(r) => r.map_err(InvokeError::from),
+            Ok(r) => Ok((r.map_err(InvokeError::from)?, membrane_us, cell_us)),
             Err(e) => Err(InvokeError::Invalid(format!("the cell task failed: {e}"))),
         }
     })?;
+    timings.membrane_us = membrane_us;
+    timings.cell_us = cell_us;
     // The task is over: its key must not work again, even before it expires.
+    // The key store locks and merges the list file, so concurrent turns and processes
+    // never drop each other's revocations.
     store.revoke(&task_claims.jti, now_unix())?;
 
     let outcome = services.outcomes().get(&task)?;
@@ -322,10 +426,13 @@ pub fn invoke(
         ..Query::all()
     };
     let audit = audit.query(&query)?;
+    timings.teardown_us = clock.lap();
+    timings.total_us = clock.total();
     Ok(InvocationReport {
         task,
         cell: cell_outcome,
         outcome,
         audit,
+        timings,
     })
 }

@@ -11,15 +11,18 @@
 //! must be single-threaded and this crate runs a Tokio runtime).
 #![forbid(unsafe_code)]
 
+mod deploy;
 mod error;
 mod invocation;
 mod manifest;
 mod operator;
 pub mod sdk;
 
+pub use deploy::{deploy, Deployed, VERSIONS_DIR};
 pub use error::InvokeError;
 pub use invocation::{
-    invoke, load_policy, open_keys, Host, Invocation, InvocationReport, LLM_LOOPBACK_PORT,
+    invoke, load_policy, open_keys, shared_runtime, Host, Invocation, InvocationReport,
+    InvocationTimings, LLM_LOOPBACK_PORT,
 };
 pub use manifest::{Manifest, ManifestLimits, MANIFEST_FILE};
 pub use operator::{operator_call, OperatorCall, OperatorReply};

@@ -47,7 +47,7 @@ pub mod templates;
 mod wire;
 
 pub use binding::CellBinding;
-pub use connectors::kv::{KvStore, PutOutcome, SqliteKv};
+pub use connectors::kv::{KvStore, PutOutcome, SqliteKv, OUTPUT_PREFIX};
 pub use connectors::ledger::{Ledger, RefundOutcome, RefundRecord, RefundRequest, SqliteLedger};
 pub use connectors::llm::{
     ApiKey, HttpUpstream, HttpUpstreamConfig, LlmAnswer, LlmError, LlmUpstream, LlmUsage,

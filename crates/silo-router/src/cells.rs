@@ -133,6 +133,23 @@ impl Dispatcher for CellDispatcher {
             .map_err(|e| transient(e.to_string()))
     }
 
+    fn finished(&self, task: &TaskView) -> Result<(), DispatchError> {
+        // Only a run scope is shared across turns; a per-turn scope has nothing to keep.
+        let Some(scope) = &task.spec.privacy_scope else {
+            return Ok(());
+        };
+        let failed = |reason: String| DispatchError::Failed {
+            agent: task.run.agent.clone(),
+            reason,
+        };
+        let host = self.host_for(&task.run.agent)?;
+        let kv = silo_membrane::SqliteKv::open(&silo_membrane::Services::db_path(&host.data_dir))
+            .map_err(|e| failed(e.to_string()))?;
+        silo_membrane::KvStore::collect(&kv, scope, silo_membrane::OUTPUT_PREFIX)
+            .map(|_| ())
+            .map_err(|e| failed(e.to_string()))
+    }
+
     fn signal(&self, cell: &str, signal: Signal) -> Result<bool, DispatchError> {
         let host = self.host_for("")?;
         let failed = |reason: String| DispatchError::Failed {
@@ -193,6 +210,21 @@ impl Dispatcher for CellDispatcher {
         };
         let report = silo_invoke::invoke(host, &inv, Stdio::null(), Stdio::inherit())
             .map_err(|e| failed(e.to_string()))?;
+        let t = &report.timings;
+        tracing::debug!(
+            task = %task.id,
+            agent,
+            cell = %report.cell.id,
+            manifest_us = t.manifest_us,
+            keys_us = t.keys_us,
+            services_us = t.services_us,
+            sdk_us = t.sdk_us,
+            membrane_us = t.membrane_us,
+            cell_us = t.cell_us,
+            teardown_us = t.teardown_us,
+            total_us = t.total_us,
+            "agent turn"
+        );
         if report.cell.termination == silo_cell::Termination::TimedOut && report.outcome.is_none() {
             return Err(DispatchError::TimedOut {
                 agent: agent.to_string(),

@@ -36,6 +36,12 @@ pub trait Dispatcher {
         Ok(())
     }
 
+    /// `task` has ended (completed, failed, aborted, timed out): its run's scratch state
+    /// is collected, its `output/` kept.
+    fn finished(&self, _task: &TaskView) -> Result<(), DispatchError> {
+        Ok(())
+    }
+
     /// Stops, continues or kills the live cell `cell`; `Ok(false)` when it is not running.
     fn signal(&self, _cell: &str, _signal: Signal) -> Result<bool, DispatchError> {
         Ok(false)

@@ -88,6 +88,9 @@ pub enum KernelError {
     /// The change is in the store but not yet in the audit log (a later change copies it).
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// The task ended but its run's scratch state was not collected.
+    #[error("collecting the finished task's scratch state failed: {0}")]
+    Finish(String),
     /// The signal reached the task but not its cell.
     #[error("signalling the task's cell failed: {0}")]
     Signal(String),
@@ -138,9 +141,40 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
         }
     }
 
+    /// A task that just ended: the dispatcher collects its run's scratch state.
+    fn finished(&self, task: &TaskId) -> Result<(), KernelError> {
+        if let Some(view) = self.store.get(task)? {
+            if view.state.is_terminal() {
+                self.dispatcher
+                    .finished(&view)
+                    .map_err(|e| KernelError::Finish(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
     fn recorded<T>(&self, value: T) -> Result<T, KernelError> {
         self.record()?;
         Ok(value)
+    }
+
+    /// Applies an event someone outside the queue asked for (a signal, an operator's
+    /// take or answer); a transition the map refuses is written to the audit log too.
+    fn apply_requested(
+        &self,
+        task: &TaskId,
+        event: &Event,
+        now: u64,
+    ) -> Result<TaskView, KernelError> {
+        match self.store.apply(task, event, now, None) {
+            Err(StoreError::Transition(refused)) => {
+                if let Some(r) = &self.recorder {
+                    r.refused(&refused)?;
+                }
+                Err(StoreError::Transition(refused).into())
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The store.
@@ -225,6 +259,11 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
             }
             _ => self.drop_stale(job)?,
         };
+        if let StepOutcome::Applied(state) = report.outcome {
+            if state.is_terminal() {
+                self.finished(&report.job.task)?;
+            }
+        }
         self.recorded(Some(report))
     }
 
@@ -381,7 +420,7 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
         let event = Event::HumanAssigned {
             operator: operator.to_owned(),
         };
-        let view = self.store.apply(task, &event, now, None)?;
+        let view = self.apply_requested(task, &event, now)?;
         self.recorded(view)
     }
 
@@ -411,7 +450,7 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
             result,
             diverged,
         };
-        let view = self.store.apply(task, &event, now, None)?;
+        let view = self.apply_requested(task, &event, now)?;
         self.recorded(view)
     }
 
@@ -437,10 +476,9 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
         now: u64,
     ) -> Result<(TaskView, bool), KernelError> {
         let before = self.task(task)?;
-        let after = self
-            .store
-            .apply(task, &Event::Signal { signal }, now, None)?;
+        let after = self.apply_requested(task, &Event::Signal { signal }, now)?;
         self.record()?;
+        self.finished(task)?;
         let live = match (&before.dispatch, before.state, signal) {
             (Some(d), State::Dispatched, Signal::Stop | Signal::Kill) => Some((d, signal)),
             (Some(d), State::Paused, Signal::Cont) => Some((d, Signal::Kill)),
@@ -464,6 +502,7 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
     /// Ends `task` as timed out.
     pub fn time_out(&self, task: &TaskId, now: u64) -> Result<TaskView, KernelError> {
         let view = self.store.apply(task, &Event::TimedOut, now, None)?;
+        self.finished(task)?;
         self.recorded(view)
     }
 }

@@ -36,7 +36,7 @@ pub use kernel::{
 pub use project::{
     load_workflows, routing_for_project, routing_from_agents_dir, RoutingSetup, DEFAULT_HUMAN_POOL,
 };
-pub use recorder::{AuditRecorder, RecordError, ROUTER_ACTION};
+pub use recorder::{AuditRecorder, RecordError, REFUSED_ACTION, ROUTER_ACTION};
 pub use routing::{
     AgentInfo, AgentKind, Entry, EscalationTarget, RoutingConfig, RoutingError, RoutingTable,
 };

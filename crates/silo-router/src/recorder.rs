@@ -27,6 +27,8 @@ use crate::store::{Store, StoredEvent};
 
 /// The audit action of every router entry.
 pub const ROUTER_ACTION: &str = "router.event";
+/// The audit action of a transition the map refused.
+pub const REFUSED_ACTION: &str = "router.refused";
 /// Events copied per audit transaction.
 const BATCH: usize = 256;
 
@@ -106,6 +108,38 @@ impl AuditRecorder {
                 .append_batch(drafts)
                 .map_err(|e| RecordError::Audit(e.to_string()))?;
         }
+    }
+
+    /// Records a refused transition (an operator's signal or answer the task's state does
+    /// not accept): action `router.refused`, decision deny, rule `transition`.
+    pub fn refused(&self, error: &crate::transition::TransitionError) -> Result<(), RecordError> {
+        let bad = |e: String| RecordError::Audit(e);
+        let mut facts = Map::new();
+        let task = match error {
+            crate::transition::TransitionError::Illegal { task, state, event } => {
+                facts.insert("state".into(), json!(state));
+                facts.insert("event".into(), json!(event));
+                task
+            }
+            crate::transition::TransitionError::NotACreation { task, event } => {
+                facts.insert("event".into(), json!(event));
+                task
+            }
+        };
+        let mut draft = EntryDraft::new(
+            Actor::new("router").map_err(|e| bad(e.to_string()))?,
+            ActionName::new(REFUSED_ACTION).map_err(|e| bad(e.to_string()))?,
+            Decision::Deny,
+        )
+        .rule(silo_audit::RuleId::new("transition").map_err(|e| bad(e.to_string()))?)
+        .detail(Detail::new(Value::Object(facts)).map_err(|e| bad(e.to_string()))?);
+        if let Ok(t) = AuditTaskId::new(task.as_str()) {
+            draft = draft.task(t);
+        }
+        self.log
+            .append(draft)
+            .map(|_| ())
+            .map_err(|e| RecordError::Audit(e.to_string()))
     }
 
     /// The router sequence number of the last router entry in the audit log (0: none).

@@ -234,7 +234,10 @@ llm = _Llm()
 
 
 class _Kv:
-    """Scratch storage scoped to the current task; no other task can see it."""
+    """Scratch storage scoped to the current task — to its whole run when the router runs
+    it, so a workflow stage's interim assets are there for the next stage. When the run
+    ends, keys under ``output/`` are kept and the rest is collected. No other task can
+    see it."""
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key`` by this task, or ``default``."""
@@ -246,7 +249,7 @@ class _Kv:
         _call("POST", "kv/put", {"key": key, "value": value})
 
 
-#: Task-scoped key-value storage: ``silo.kv.get(key)``, ``silo.kv.put(key, value)``.
+#: Run-scoped key-value storage: ``silo.kv.get(key)``, ``silo.kv.put(key, value)``.
 kv = _Kv()
 
 

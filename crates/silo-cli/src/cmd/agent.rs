@@ -31,6 +31,15 @@ pub enum AgentCmd {
         /// The agent.
         name: String,
     },
+    /// Install a new version of an agent folder: new turns get it at once, running cells
+    /// keep theirs; earlier versions stay in `<agents>/.versions/`.
+    Deploy {
+        /// The agent folder to deploy (its `agent.yaml` names the agent).
+        dir: PathBuf,
+        /// Where the agent folders are (default: the project file's `agents`).
+        #[arg(long)]
+        agents: Option<PathBuf>,
+    },
     /// Scaffold a new agent folder with a working `main.py` that uses the SDK.
     New {
         /// The agent's name (lower case, digits, `-`).
@@ -269,6 +278,32 @@ pub fn run(cmd: AgentCmd, ctx: &Ctx) -> anyhow::Result<u8> {
             println!("created {}", dir.display());
             println!("test it: (cd {} && python3 -B -m unittest)", dir.display());
             println!("run it: {}", run_command(&dir));
+        }
+        AgentCmd::Deploy { dir, agents } => {
+            let agents = agents.unwrap_or_else(|| ctx.config.agents.clone());
+            let d = silo_invoke::deploy(&dir, &agents)?;
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "name": d.name, "version": d.version, "previous": d.previous,
+                        "folder_hash": d.folder_hash, "path": d.path, "unchanged": d.unchanged,
+                    })
+                );
+            } else if d.unchanged {
+                println!(
+                    "{} {}: already deployed ({})",
+                    d.name, d.version, d.folder_hash
+                );
+            } else {
+                println!(
+                    "{}: {} -> {} ({}); new turns use it, running cells keep theirs",
+                    d.name,
+                    d.previous.as_deref().unwrap_or("none"),
+                    d.version,
+                    d.folder_hash
+                );
+            }
         }
         AgentCmd::Online { name } => {
             set_online(ctx, &name, true)?;

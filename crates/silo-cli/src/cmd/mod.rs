@@ -75,6 +75,7 @@ pub fn host(
         audit_durability,
         smtp,
         policy: ctx.config.policy.clone(),
+        runtime: None,
     })
 }
 

@@ -85,6 +85,7 @@ fn print_json(r: &InvocationReport) -> anyhow::Result<()> {
         "cell": r.cell,
         "outcome": r.outcome,
         "audit": r.audit,
+        "timings": r.timings,
     });
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())

@@ -22,6 +22,11 @@ pub enum TaskCmd {
         /// The task id.
         id: String,
     },
+    /// What a finished task's run kept: its agents' `output/…` scratch keys.
+    Output {
+        /// The task id.
+        id: String,
+    },
     /// A task's events, in order.
     Events {
         /// The task id.
@@ -198,6 +203,29 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
             Ok(0)
         }
         TaskCmd::Answer(a) => answer(*a, ctx),
+        TaskCmd::Output { id } => {
+            let task = silo_router::Store::get(&store(ctx)?, &TaskId(id.clone()))?
+                .with_context(|| format!("no task `{id}`"))?;
+            let scope = task
+                .spec
+                .privacy_scope
+                .with_context(|| format!("task `{id}` has no run scope"))?;
+            let kv =
+                silo_membrane::SqliteKv::open(&silo_membrane::Services::db_path(&ctx.data_dir))?;
+            let entries =
+                silo_membrane::KvStore::entries(&kv, &scope, silo_membrane::OUTPUT_PREFIX)?;
+            let map: serde_json::Map<String, serde_json::Value> = entries.into_iter().collect();
+            if ctx.json {
+                println!("{}", serde_json::Value::Object(map));
+            } else if map.is_empty() {
+                println!("task `{id}` kept no output");
+            } else {
+                for (key, value) in &map {
+                    println!("{key}: {value}");
+                }
+            }
+            Ok(0)
+        }
         TaskCmd::Act(a) => act(*a, ctx),
         TaskCmd::List {
             state,
@@ -274,9 +302,13 @@ pub(crate) fn kernel(
     let agents = agents.unwrap_or(&project.agents);
     let routing = routing(ctx, Some(agents))?;
     let host_ctx = ctx.clone();
+    // One membrane runtime for every turn of this process, not one started per turn.
+    let runtime = silo_invoke::shared_runtime()?;
     let dispatcher = CellDispatcher::new(agents, move || {
-        crate::cmd::host(&host_ctx, &run_dir, silo_audit::Durability::Disk)
-            .map_err(|e| silo_invoke::InvokeError::Invalid(format!("{e:#}")))
+        let mut host = crate::cmd::host(&host_ctx, &run_dir, silo_audit::Durability::Disk)
+            .map_err(|e| silo_invoke::InvokeError::Invalid(format!("{e:#}")))?;
+        host.runtime = Some(runtime);
+        Ok(host)
     });
     let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let config = KernelConfig {

@@ -31,6 +31,27 @@ pub trait KvStore: Send + Sync {
     fn get(&self, task: &str, key: &str) -> Result<Option<Value>, ConnectorError>;
     /// Stores `value` under `key` for `task`.
     fn put(&self, task: &str, key: &str, value: &Value) -> Result<PutOutcome, ConnectorError>;
+    /// The keys of `task` under `prefix`, with their values, in key order.
+    fn entries(&self, task: &str, prefix: &str) -> Result<Vec<(String, Value)>, ConnectorError>;
+    /// Removes every key of `task` not under `keep` (a finished run's scratch state is
+    /// collected, its `output/` kept); returns how many went.
+    fn collect(&self, task: &str, keep: &str) -> Result<usize, ConnectorError>;
+}
+
+/// The key prefix a run keeps when it ends; everything else it stored is collected.
+pub const OUTPUT_PREFIX: &str = "output/";
+
+/// `prefix` as a LIKE pattern that matches only keys starting with it.
+fn like_prefix(prefix: &str) -> String {
+    let mut p = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 const NAME: &str = "kv";
@@ -107,6 +128,39 @@ impl KvStore for SqliteKv {
         tx.commit().map_err(sqlite_err(NAME, "committing"))?;
         Ok(PutOutcome::Stored)
     }
+
+    fn entries(&self, task: &str, prefix: &str) -> Result<Vec<(String, Value)>, ConnectorError> {
+        let conn = lock(&self.conn);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT key, value FROM kv WHERE task = ?1 AND key LIKE ?2 ESCAPE '\\' ORDER BY key",
+            )
+            .map_err(sqlite_err(NAME, "listing keys"))?;
+        let rows = stmt
+            .query_map(params![task, like_prefix(prefix)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sqlite_err(NAME, "listing keys"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, text) = row.map_err(sqlite_err(NAME, "listing keys"))?;
+            let value = serde_json::from_str(&text).map_err(|e| ConnectorError::Corrupt {
+                connector: NAME,
+                reason: e.to_string(),
+            })?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    fn collect(&self, task: &str, keep: &str) -> Result<usize, ConnectorError> {
+        let conn = lock(&self.conn);
+        conn.execute(
+            "DELETE FROM kv WHERE task = ?1 AND key NOT LIKE ?2 ESCAPE '\\'",
+            params![task, like_prefix(keep)],
+        )
+        .map_err(sqlite_err(NAME, "collecting a finished run's keys"))
+    }
 }
 
 #[cfg(test)]
@@ -126,5 +180,30 @@ mod tests {
         assert_eq!(kv.get("t2", "k").unwrap(), None);
         kv.put("t1", "k", &json!(2)).unwrap();
         assert_eq!(kv.get("t1", "k").unwrap(), Some(json!(2)));
+    }
+
+    #[test]
+    fn a_finished_run_keeps_its_output_and_loses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = SqliteKv::open(&dir.path().join("m.db")).unwrap();
+        for (key, v) in [
+            ("output/reply", 1),
+            ("draft", 2),
+            ("output%x", 3),
+            ("outputs", 4),
+        ] {
+            kv.put("run", key, &json!(v)).unwrap();
+        }
+        kv.put("other", "draft", &json!(5)).unwrap();
+        assert_eq!(kv.collect("run", OUTPUT_PREFIX).unwrap(), 3);
+        assert_eq!(
+            kv.entries("run", "").unwrap(),
+            vec![("output/reply".to_owned(), json!(1))]
+        );
+        // Another run is untouched; `%` and `_` in a prefix are literal.
+        assert_eq!(kv.get("other", "draft").unwrap(), Some(json!(5)));
+        kv.put("run", "o_x", &json!(6)).unwrap();
+        assert!(kv.entries("run", "o_").unwrap().len() == 1);
+        assert!(kv.entries("run", "output_").unwrap().is_empty());
     }
 }

@@ -1,5 +1,8 @@
-//! `POST /v1/kv/get` and `POST /v1/kv/put`: scratch state under the verified task id.
-//! The task id never comes from the body, so no request can reach another task's keys.
+//! `POST /v1/kv/get` and `POST /v1/kv/put`: scratch state under the verified task key's
+//! scope — the router run it names (every turn of one routed task, each workflow stage,
+//! shares it: a stage's interim assets are the next stage's input), else the task. The
+//! scope never comes from the body, so no request can reach another run's keys. When the
+//! run ends the router collects everything but `output/…`.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -44,7 +47,7 @@ pub(super) fn get(call: &Call<'_>, req: GetRequest, rec: &mut Record) -> Result<
     let value = call
         .services
         .kv()
-        .get(&call.creds.task().task, &req.key)
+        .get(call.privacy_scope(), &req.key)
         .map_err(internal)?;
     call.record_usage(Action::KvGet, None);
     rec.fact("found", value.is_some());
@@ -67,7 +70,7 @@ pub(super) fn put(call: &Call<'_>, req: PutRequest, rec: &mut Record) -> Result<
     match call
         .services
         .kv()
-        .put(&call.creds.task().task, &req.key, &req.value)
+        .put(call.privacy_scope(), &req.key, &req.value)
         .map_err(internal)?
     {
         PutOutcome::Stored => {

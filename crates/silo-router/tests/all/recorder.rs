@@ -71,3 +71,29 @@ fn events_made_without_a_recorder_are_caught_up_later() {
     assert_eq!(rec.sync(k.store()).unwrap(), 0);
     assert_eq!(log.len().unwrap(), n as u64);
 }
+
+#[test]
+fn a_refused_transition_is_written_to_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(AuditLog::open(&dir.path().join("audit")).unwrap());
+    let k = kernel(&dir).with_recorder(AuditRecorder::new(log.clone(), &dir.path().join("l")));
+    let task = k.submit(spec("refund"), 1).unwrap();
+    k.run_until_idle(2).unwrap();
+    let before = log.len().unwrap();
+    // The task is completed: a kill is refused, and the refusal is on record.
+    assert!(k.signal(&task, silo_router::Signal::Kill, 3).is_err());
+    assert!(k.take(&task, "alice", 3).is_err());
+    let refused = log
+        .query(&Query {
+            action: Some(silo_audit::ActionName::new(silo_router::REFUSED_ACTION).unwrap()),
+            ..Query::all()
+        })
+        .unwrap();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(log.len().unwrap(), before + 2);
+    assert_eq!(refused[0].decision, silo_audit::Decision::Deny);
+    assert_eq!(refused[0].detail.get("state").unwrap(), "completed");
+    assert_eq!(refused[0].detail.get("event").unwrap(), "signal_kill");
+    assert_eq!(refused[1].detail.get("event").unwrap(), "human_assigned");
+    assert!(log.verify().is_ok());
+}
