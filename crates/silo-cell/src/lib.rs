@@ -36,7 +36,9 @@ pub use identity::{agent_host_uid, agents_get_own_uid, host_ids_for, AgentName};
 pub use limits::{parse_cpu, parse_duration, parse_size, Limits};
 pub use outcome::{CellOutcome, Termination};
 pub use registry::{default_run_dir, CellRecord, CellState, Registry};
-pub use spawn::{spawn_supervisor, supervise_from, SupervisorHandle, SupervisorResult};
+pub use spawn::{
+    die_with_parent, spawn_supervisor, supervise_from, SupervisorHandle, SupervisorResult,
+};
 pub use spec::{
     new_cell_id, CellSpec, Weakening, CELL_AGENT_DIR, CELL_SDK_DIR, CELL_SOCKET_PATH, CELL_TMP_DIR,
 };

@@ -38,12 +38,18 @@ pub fn spawn_supervisor(
     let outcome = spec.run_dir.join(format!("{}.outcome.json", spec.id));
     std::fs::create_dir_all(&spec.run_dir).map_err(CellError::sys("create the run directory"))?;
     let body = serde_json::to_vec(spec).map_err(|e| CellError::InvalidSpec(e.to_string()))?;
-    let mut command = Command::new(silo_exe);
-    crate::sys::die_with_parent_thread(&mut command);
-    let mut child = command
+    // No pre-exec hook: std can then start the supervisor with posix_spawn instead of a
+    // full fork of a (possibly large, multi-threaded) caller. The supervisor arms its own
+    // parent-death signal first thing and checks it still has this parent
+    // (`die_with_parent`), which covers the same ground.
+    let mut child = Command::new(silo_exe)
         .arg("__cell-supervise")
         .arg("--outcome")
         .arg(&outcome)
+        .arg("--parent-pid")
+        .arg(std::process::id().to_string())
+        .arg("--parent-tid")
+        .arg(nix::unistd::gettid().to_string())
         .stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(stderr)
@@ -86,6 +92,26 @@ impl SupervisorHandle {
 
 /// The body of `silo __cell-supervise --outcome FILE`: read a spec from
 /// `input`, run it, write the result to `outcome`.
+/// Called first thing in a supervisor started by [`spawn_supervisor`]: it gets SIGKILL
+/// when the thread that spawned it ends (and with it the cell: its init has a parent-death
+/// signal too; a dead caller holds the cell's membrane, so the cell could do nothing
+/// useful without it). If that parent is already gone, it stops here.
+pub fn die_with_parent(expected_parent: u32, parent_thread: u32) -> Result<(), CellError> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| CellError::sys("arm the parent-death signal")(std::io::Error::from(e)))?;
+    // The parent — or the thread that spawned us, after which Linux hands us to another
+    // thread of its process — may have died before the signal was armed.
+    let thread = format!("/proc/{expected_parent}/task/{parent_thread}");
+    if std::os::unix::process::parent_id() != expected_parent
+        || !std::path::Path::new(&thread).exists()
+    {
+        return Err(CellError::sys("start the supervisor")(
+            std::io::Error::other("the process that spawned it is gone"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn supervise_from(
     input: &mut dyn std::io::Read,
     outcome: &Path,

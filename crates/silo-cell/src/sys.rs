@@ -159,20 +159,3 @@ pub(crate) fn loopback_up() -> Result<(), Errno> {
     }
     Ok(())
 }
-
-/// The spawned supervisor gets SIGKILL when the thread that spawned it ends — with it the
-/// cell (its init has a parent-death signal too). A dead caller holds the cell's membrane,
-/// so the cell could do nothing useful without it. Callers spawn and wait on one thread.
-pub(crate) fn die_with_parent_thread(command: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the child between fork and exec and only calls prctl(2),
-    // which is async-signal-safe and allocates nothing.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}

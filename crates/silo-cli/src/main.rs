@@ -94,14 +94,26 @@ enum Command {
         /// Where to write the outcome JSON.
         #[arg(long)]
         outcome: PathBuf,
+        /// The spawning process: the supervisor dies with it.
+        #[arg(long, requires = "parent_tid")]
+        parent_pid: Option<u32>,
+        /// The spawning thread of that process.
+        #[arg(long)]
+        parent_tid: Option<u32>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The cell supervisor reads nothing but its spec.
-    if let Command::CellSupervise { outcome } = &cli.command {
-        return finish(cmd::cell::supervise_stdin(outcome.clone()));
+    if let Command::CellSupervise {
+        outcome,
+        parent_pid,
+        parent_tid,
+    } = &cli.command
+    {
+        let parent = parent_pid.zip(*parent_tid);
+        return finish(cmd::cell::supervise_stdin(outcome.clone(), parent));
     }
     let config = match (&cli.command, cli.config) {
         // A new project does not read the folder's (possibly broken) project file.
@@ -136,7 +148,11 @@ fn main() -> ExitCode {
         Command::Audit(c) => cmd::audit::run(c, &ctx),
         Command::Membrane(c) => cmd::membrane::run(c, &ctx),
         Command::Pii(c) => cmd::pii::run(c, &ctx),
-        Command::CellSupervise { outcome } => cmd::cell::supervise_stdin(outcome),
+        Command::CellSupervise {
+            outcome,
+            parent_pid,
+            parent_tid,
+        } => cmd::cell::supervise_stdin(outcome, parent_pid.zip(parent_tid)),
     };
     finish(result)
 }

@@ -225,7 +225,10 @@ fn ps(dir: &RunDir, ctx: &Ctx) -> anyhow::Result<u8> {
 
 /// `silo __cell-supervise --outcome FILE`: the single-threaded supervisor for
 /// library callers that are multi-threaded.
-pub fn supervise_stdin(outcome: PathBuf) -> anyhow::Result<u8> {
+pub fn supervise_stdin(outcome: PathBuf, parent: Option<(u32, u32)>) -> anyhow::Result<u8> {
+    if let Some((pid, tid)) = parent {
+        silo_cell::die_with_parent(pid, tid)?;
+    }
     let o = silo_cell::supervise_from(&mut std::io::stdin().lock(), &outcome)?;
     Ok(o.exit_code())
 }
