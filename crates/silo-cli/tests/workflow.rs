@@ -628,3 +628,62 @@ fn stages_share_interim_assets_and_the_run_keeps_only_its_output() {
         serde_json::json!({"output/reply": "nothing answered"})
     );
 }
+
+#[test]
+fn a_running_daemon_picks_up_a_changed_policy_at_the_next_turn() {
+    use std::io::BufRead;
+    if !root_only() {
+        return;
+    }
+    let p = Project::with("policy: policy.yaml\n");
+    std::fs::write(p.root.join("policy.yaml"), "rules: []\n").unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_silo"))
+        .arg("--config")
+        .arg(p.root.join("silo.yaml"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SILO_RUN_DIR", p.root.join("run"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(daemon.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = format!("http://{}", line.trim().rsplit("http://").next().unwrap());
+    let submit = |case: &str| {
+        let o = p.silo(&[
+            "task",
+            "submit",
+            "--server",
+            &server,
+            "--wait",
+            "--agent",
+            "greedy-agent",
+            "--customer",
+            "cus_001",
+            "--case",
+            case,
+            "--input",
+            r#"{"plan": {"greedy-agent": "refund:500"}}"#,
+        ]);
+        serde_json::from_slice::<Value>(&o.stdout).unwrap_or(Value::Null)
+    };
+    // Two turns on the same warm services: both refunds allowed.
+    assert_eq!(submit("case_001")["state"], "completed");
+    assert_eq!(submit("case_002")["state"], "completed");
+    // The operator now kills any refund: the very next turn obeys.
+    std::fs::write(
+        p.root.join("policy.yaml"),
+        "kill_on: [no-refunds]\nrules:\n  - { name: no-refunds, action: refund, effect: deny }\n",
+    )
+    .unwrap();
+    let t = submit("case_003");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(t["state"], "failed", "{t}");
+    assert!(
+        t["outcome"].as_str().unwrap_or("").contains("no-refunds"),
+        "{t}"
+    );
+}

@@ -53,6 +53,10 @@ pub struct Host {
     /// invocations (the router's turns); `None`: one is started for this invocation and
     /// stopped after it.
     pub runtime: Option<&'static tokio::runtime::Runtime>,
+    /// Reuse the membrane services (their SQLite connections, vault, audit log) of this
+    /// process's previous turn while nothing they are built from changed — the router's
+    /// workers set it; a single `silo run` has nothing to reuse.
+    pub warm: bool,
 }
 
 impl std::fmt::Debug for Host {
@@ -239,9 +243,104 @@ fn membrane_runtime() -> Result<tokio::runtime::Runtime, InvokeError> {
         })
 }
 
+/// A file's identity and version: (inode, size, modification time in ns).
+fn stamp(path: &Path) -> Option<(u64, u64, i128)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((
+        m.ino(),
+        m.size(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+    ))
+}
+
+/// Everything a [`Services`] is built from: when one of these changes, it is rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WarmKey {
+    data_dir: PathBuf,
+    run_dir: PathBuf,
+    durability: Durability,
+    policy: Option<PathBuf>,
+    policy_stamp: Option<(u64, u64, i128)>,
+    default_policy_stamp: Option<(u64, u64, i128)>,
+    keyring_stamp: Option<(u64, u64, i128)>,
+    llm: bool,
+    smtp: Option<String>,
+}
+
+struct Warm {
+    key: WarmKey,
+    services: Arc<Services>,
+    audit: Arc<AuditLog>,
+}
+
+/// The last turn's services, for [`Host::warm`] callers (one per process).
+static WARM: std::sync::Mutex<Option<Warm>> = std::sync::Mutex::new(None);
+
+/// The membrane services and audit log for a turn on `host`: reused from this process's
+/// previous turn when `host.warm` and nothing they were built from changed (directories,
+/// policy files, the key ring, the connectors), else built fresh. One `Services` serves
+/// many cells at once (every request carries its own keys and task).
+pub(crate) fn services_for(
+    host: &mut Host,
+    store: &KeyStore,
+) -> Result<(Arc<Services>, Arc<AuditLog>), InvokeError> {
+    let key = WarmKey {
+        data_dir: host.data_dir.clone(),
+        run_dir: host.run_dir.clone(),
+        durability: host.audit_durability,
+        policy: host.policy.clone(),
+        policy_stamp: host.policy.as_deref().and_then(stamp),
+        default_policy_stamp: stamp(&host.data_dir.join("policy.yaml")),
+        keyring_stamp: stamp(&host.data_dir.join("keys").join("keyring.json")),
+        llm: host.llm.is_some(),
+        smtp: host.smtp.as_ref().map(|s| format!("{s:?}")),
+    };
+    if host.warm {
+        let warm = WARM.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = warm.as_ref().filter(|w| w.key == key) {
+            return Ok((w.services.clone(), w.audit.clone()));
+        }
+    }
+    let audit = Arc::new(AuditLog::open_with(&host.data_dir, host.audit_durability)?);
+    let mut services = Services::embedded(
+        &host.data_dir,
+        store.verifier()?,
+        load_policy(host.policy.as_deref(), &host.data_dir)?,
+        audit.clone(),
+    )?;
+    if let Some(llm) = host.llm.take() {
+        services = services.with_llm(llm);
+    }
+    // The policy may order a cell killed on a refusal (`kill_on`).
+    let registry_dir = host.run_dir.clone();
+    services = services.with_kill_switch(Box::new(move |cell| {
+        silo_cell::Registry::open(&registry_dir)
+            .and_then(|r| r.kill(cell))
+            .is_ok()
+    }));
+    if let Some(smtp) = &host.smtp {
+        // The outbox directory is the relay's journal (one file per message id, so nothing
+        // is sent twice) and keeps SMS.
+        let dir = DirOutbox::new(&Connectors::outbox_dir(&host.data_dir));
+        let relay = SmtpOutbox::new(smtp, dir.clone(), Box::new(dir))
+            .map_err(|e| InvokeError::Invalid(format!("SMTP relay: {e}")))?;
+        services = services.with_outbox(Box::new(relay));
+    }
+    let services = Arc::new(services);
+    if host.warm {
+        *WARM.lock().unwrap_or_else(|e| e.into_inner()) = Some(Warm {
+            key,
+            services: services.clone(),
+            audit: audit.clone(),
+        });
+    }
+    Ok((services, audit))
+}
+
 /// Runs `inv` end to end. `stdout`/`stderr` receive the agent's output.
 pub fn invoke(
-    host: Host,
+    mut host: Host,
     inv: &Invocation,
     stdout: Stdio,
     stderr: Stdio,
@@ -319,32 +418,7 @@ pub fn invoke(
     let task_key = minter.mint_task(&task_claims)?;
     timings.keys_us = clock.lap();
 
-    let audit = Arc::new(AuditLog::open_with(&host.data_dir, host.audit_durability)?);
-    let mut services = Services::embedded(
-        &host.data_dir,
-        store.verifier()?,
-        load_policy(host.policy.as_deref(), &host.data_dir)?,
-        audit.clone(),
-    )?;
-    if let Some(llm) = host.llm {
-        services = services.with_llm(llm);
-    }
-    // The policy may order this cell killed on a refusal (`kill_on`).
-    let registry_dir = host.run_dir.clone();
-    services = services.with_kill_switch(Box::new(move |cell| {
-        silo_cell::Registry::open(&registry_dir)
-            .and_then(|r| r.kill(cell))
-            .is_ok()
-    }));
-    if let Some(smtp) = &host.smtp {
-        // The outbox directory is the relay's journal (one file per message id, so nothing
-        // is sent twice) and keeps SMS.
-        let dir = DirOutbox::new(&Connectors::outbox_dir(&host.data_dir));
-        let relay = SmtpOutbox::new(smtp, dir.clone(), Box::new(dir))
-            .map_err(|e| InvokeError::Invalid(format!("SMTP relay: {e}")))?;
-        services = services.with_outbox(Box::new(relay));
-    }
-    let services = Arc::new(services);
+    let (services, audit) = services_for(&mut host, &store)?;
     if inv.input_tokenised {
         services.set_tokenised_task_input(&task, &inv.input)?;
     } else {

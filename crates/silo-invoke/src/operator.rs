@@ -7,18 +7,17 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use silo_audit::{AuditLog, Entry, Query, TaskId};
+use silo_audit::{Entry, Query, TaskId};
 use silo_keys::{
     new_jti, now_unix, BaseKey, Capabilities, TaskKey, WorkflowRef, BASE_AUDIENCE, TASK_AUDIENCE,
 };
-use silo_membrane::{CellBinding, Limits, Membrane, Services};
+use silo_membrane::{CellBinding, Limits, Membrane};
 
 use crate::error::InvokeError;
-use crate::invocation::{load_policy, open_keys, Host};
+use crate::invocation::{open_keys, Host};
 
 /// How long an operator's keys live (one action).
 const OPERATOR_KEY_SECS: u64 = 300;
@@ -69,7 +68,7 @@ fn io(what: &'static str, path: PathBuf) -> impl FnOnce(std::io::Error) -> Invok
 }
 
 /// Runs `call` through a membrane bound for it, and revokes its task key.
-pub fn operator_call(host: Host, call: &OperatorCall) -> Result<OperatorReply, InvokeError> {
+pub fn operator_call(mut host: Host, call: &OperatorCall) -> Result<OperatorReply, InvokeError> {
     if !matches!(call.method.as_str(), "GET" | "POST") {
         return Err(InvokeError::Invalid(format!(
             "method `{}`: use GET or POST",
@@ -112,14 +111,8 @@ pub fn operator_call(host: Host, call: &OperatorCall) -> Result<OperatorReply, I
     let base_key = minter.mint_base(&base)?;
     let task_key = minter.mint_task(&task_claims)?;
 
-    let audit = Arc::new(AuditLog::open_with(&host.data_dir, host.audit_durability)?);
-    let services = Services::embedded(
-        &host.data_dir,
-        store.verifier()?,
-        load_policy(host.policy.as_deref(), &host.data_dir)?,
-        audit.clone(),
-    )?;
-    let services = Arc::new(services);
+    // The same services a cell's membrane gets (policy, kill switch, connectors).
+    let (services, audit) = crate::invocation::services_for(&mut host, &store)?;
     services.set_tokenised_task_input(&call.task, &call.input)?;
 
     let sockets = host.run_dir.join("sockets");

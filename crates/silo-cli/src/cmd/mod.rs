@@ -76,6 +76,7 @@ pub fn host(
         smtp,
         policy: ctx.config.policy.clone(),
         runtime: None,
+        warm: false,
     })
 }
 

@@ -308,6 +308,7 @@ pub(crate) fn kernel(
         let mut host = crate::cmd::host(&host_ctx, &run_dir, silo_audit::Durability::Disk)
             .map_err(|e| silo_invoke::InvokeError::Invalid(format!("{e:#}")))?;
         host.runtime = Some(runtime);
+        host.warm = true;
         Ok(host)
     });
     let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
