@@ -228,6 +228,17 @@ class _Llm:
         answer = self.chat([{"role": "user", "content": prompt}], **params)
         return str(answer["choices"][0]["message"]["content"])
 
+    def ask_or_none(self, prompt: str, **params: Any) -> Optional[str]:
+        """:meth:`ask`, or ``None`` when no LLM upstream is configured or the base key
+        grants no LLM (``upstream_unavailable``, ``denied``): the agent then follows its
+        written rules. Any other refusal (budget, bad request) is raised."""
+        try:
+            return self.ask(prompt, **params)
+        except MembraneError as e:
+            if e.code in ("upstream_unavailable", "denied"):
+                return None
+            raise
+
 
 #: ``silo.llm.chat([...])`` and ``silo.llm.ask("...")``.
 llm = _Llm()

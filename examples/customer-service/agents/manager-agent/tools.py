@@ -10,12 +10,8 @@ MODEL = "gpt-4o-mini"
 
 def ask_llm(prompt, max_tokens=5):
     """The model's short answer, or None when no LLM upstream is configured (mode: rules)."""
-    try:
-        return silo.llm.ask(prompt, model=MODEL, max_tokens=max_tokens, temperature=0).strip()
-    except silo.MembraneError as e:
-        if e.code in ("upstream_unavailable", "denied"):
-            return None
-        raise
+    answer = silo.llm.ask_or_none(prompt, model=MODEL, max_tokens=max_tokens, temperature=0)
+    return None if answer is None else answer.strip()
 
 
 def claim_holds(message, order):

@@ -16,12 +16,8 @@ DAMAGE_WORDS = ("damaged", "dented", "broken", "cracked", "snapped", "faulty", "
 def ask_llm(prompt, max_tokens=5):
     """The model's short answer, or None when no LLM upstream is configured: then the
     agent follows its written rules (mode: rules)."""
-    try:
-        return silo.llm.ask(prompt, model=MODEL, max_tokens=max_tokens, temperature=0).strip()
-    except silo.MembraneError as e:
-        if e.code in ("upstream_unavailable", "denied"):
-            return None
-        raise
+    answer = silo.llm.ask_or_none(prompt, model=MODEL, max_tokens=max_tokens, temperature=0)
+    return None if answer is None else answer.strip()
 
 
 def is_damaged_or_late(message):

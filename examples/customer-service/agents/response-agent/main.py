@@ -16,12 +16,8 @@ ALREADY_INFORMED = ("emailed the customer", "reminded the customer")
 
 
 def ask_llm(prompt):
-    try:
-        return silo.llm.ask(prompt, model=MODEL, max_tokens=5, temperature=0).strip().lower()
-    except silo.MembraneError as e:
-        if e.code in ("upstream_unavailable", "denied"):
-            return None
-        raise
+    answer = silo.llm.ask_or_none(prompt, model=MODEL, max_tokens=5, temperature=0)
+    return None if answer is None else answer.strip().lower()
 
 
 def choose_update(handoff):
