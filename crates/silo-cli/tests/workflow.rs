@@ -261,6 +261,7 @@ fn a_signal_from_another_process_kills_the_live_cell_and_aborts_the_task() {
         .arg("--config")
         .arg(p.root.join("silo.yaml"))
         .args(["--json", "task", "submit", "--workflow", "flow"])
+        .stderr(std::process::Stdio::piped())
         .args([
             "--customer",
             "cus_001",
@@ -276,8 +277,19 @@ fn a_signal_from_another_process_kills_the_live_cell_and_aborts_the_task() {
     // Wait for the turn's cell to be live.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let id = loop {
-        assert!(std::time::Instant::now() < deadline, "no live cell");
         let o = p.silo(&["task", "list", "--state", "dispatched"]);
+        if std::time::Instant::now() > deadline {
+            let all = p.silo(&["task", "list"]);
+            let mut submit = submit;
+            let _ = submit.kill();
+            let out = submit.wait_with_output().unwrap();
+            panic!(
+                "no live cell: {}\nall: {}\nsubmit: {}",
+                text(&o),
+                text(&all),
+                text(&out)
+            );
+        }
         let tasks: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
         let ps = p.silo(&["cell", "ps"]);
         if let Some(id) = tasks[0]["id"].as_str() {

@@ -133,6 +133,11 @@ impl Dispatcher for CellDispatcher {
             .map_err(|e| transient(e.to_string()))
     }
 
+    fn turn_limit_ms(&self, agent: &str) -> Option<u64> {
+        let manifest = silo_invoke::Manifest::load(&self.agents_dir.join(agent)).ok()?;
+        manifest.limits().ok().map(|l| l.timeout_ms)
+    }
+
     fn finished(&self, task: &TaskView) -> Result<(), DispatchError> {
         // Only a run scope is shared across turns; a per-turn scope has nothing to keep.
         let Some(scope) = &task.spec.privacy_scope else {

@@ -28,6 +28,13 @@ pub trait Dispatcher {
         })
     }
 
+    /// The longest a turn of `agent` may run, in milliseconds (its own limit), if known:
+    /// the router holds the turn's job at least that long, so no other worker takes over a
+    /// turn that is still running.
+    fn turn_limit_ms(&self, _agent: &str) -> Option<u64> {
+        None
+    }
+
     /// Runs `agent` on `task` and returns its result.
     fn dispatch(&self, task: &TaskView, agent: &str) -> Result<AgentResult, DispatchError>;
 

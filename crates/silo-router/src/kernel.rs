@@ -17,6 +17,9 @@ use crate::task::{ShadowState, TaskId, TaskSpec, TaskView};
 use crate::transition::JobKind;
 use crate::workflow::DEFAULT_MAX_REDIRECTS;
 
+/// A turn's job is held this much longer than the turn may run.
+const TURN_LEASE_SLACK_SECS: u64 = 60;
+
 /// Claims of one dispatch before the turn counts as failed.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
@@ -131,6 +134,14 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
     pub fn with_recorder(mut self, recorder: AuditRecorder) -> Self {
         self.recorder = Some(recorder);
         self
+    }
+
+    /// Makes the jobs whose claiming process on this machine is gone due now (a restart
+    /// after a crash resumes their turns at once); returns how many.
+    pub fn release_abandoned(&self) -> Result<usize, KernelError> {
+        Ok(self
+            .store
+            .release_abandoned(&crate::store::holder::is_abandoned)?)
     }
 
     /// Copies events not yet in the audit log there now (a no-op without a recorder).
@@ -318,9 +329,11 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
                 outcome: StepOutcome::Applied(view.state),
             });
         }
-        // A dispatch that died with its router: its key must not outlive it.
+        // A dispatch that died with its router: its key must not outlive it, nor its cell
+        // (on this host it died with the router; elsewhere it may still be running).
         if view.state == State::Dispatched {
             if let Some(old) = &view.dispatch {
+                let _ = self.dispatcher.signal(&old.cell, Signal::Kill);
                 if let Err(e) = self.dispatcher.revoke(&old.task_key_jti) {
                     return Ok(StepReport {
                         job,
@@ -367,6 +380,26 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
             timeout_ms: self.turn_timeout(&view),
         });
         let view = self.store.apply_all(&job.task, &events, now, Some(&job))?;
+        // Hold the job for the whole turn (its time limit and some slack), so no other
+        // worker dispatches it again while this cell runs.
+        let limit_ms = [
+            self.turn_timeout(&view),
+            self.dispatcher.turn_limit_ms(&agent),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(ms) = limit_ms {
+            let until =
+                now + (ms.div_ceil(1000) + TURN_LEASE_SLACK_SECS).max(self.config.lease_secs);
+            if until > job.lease_until && !self.store.extend(&job, until)? {
+                return Ok(StepReport {
+                    job,
+                    events,
+                    outcome: StepOutcome::Stale,
+                });
+            }
+        }
         // The key is minted and the cell about to start: on record before it acts.
         self.record()?;
         // `Err` holds a result to record, `Ok` an event that ends the task.
@@ -465,10 +498,13 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
     }
 
     /// Sends `signal` to `task` (the transition map must allow it), then to its live cell,
-    /// if it has one: `stop` freezes the cell at once (it makes no more calls) and parks
-    /// the task; `cont` kills the frozen cell and queues a fresh turn with a fresh key (a
-    /// turn is stateless and its side effects idempotent, so it starts again); `kill`
-    /// kills the cell and aborts the task. Returns the task and whether a cell was hit.
+    /// if it has one: `stop` freezes the cell at once and revokes its key (the turn is
+    /// void: even a cell that was still starting cannot act) and parks the task; `cont`
+    /// kills the frozen cell and queues a fresh turn with a fresh key (a turn is stateless
+    /// and its side effects idempotent, so it starts again); `kill` kills the cell — frozen
+    /// or running — revokes its key and aborts the task. The cell is reached before the
+    /// audit log and the run's scratch state are brought up to date, so a failure there
+    /// cannot leave it running. Returns the task and whether a cell was hit.
     pub fn signal(
         &self,
         task: &TaskId,
@@ -477,25 +513,21 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
     ) -> Result<(TaskView, bool), KernelError> {
         let before = self.task(task)?;
         let after = self.apply_requested(task, &Event::Signal { signal }, now)?;
-        self.record()?;
-        self.finished(task)?;
         let live = match (&before.dispatch, before.state, signal) {
             (Some(d), State::Dispatched, Signal::Stop | Signal::Kill) => Some((d, signal)),
-            (Some(d), State::Paused, Signal::Cont) => Some((d, Signal::Kill)),
+            (Some(d), State::Paused, Signal::Cont | Signal::Kill) => Some((d, Signal::Kill)),
             _ => None,
         };
         let mut hit = false;
         if let Some((dispatch, to_cell)) = live {
-            hit = self
-                .dispatcher
-                .signal(&dispatch.cell, to_cell)
-                .map_err(|e| KernelError::Signal(e.to_string()))?;
-            if to_cell == Signal::Kill {
-                self.dispatcher
-                    .revoke(&dispatch.task_key_jti)
-                    .map_err(|e| KernelError::Signal(e.to_string()))?;
-            }
+            let reached = self.dispatcher.signal(&dispatch.cell, to_cell);
+            // The key goes whether or not the cell was reached.
+            let revoked = self.dispatcher.revoke(&dispatch.task_key_jti);
+            hit = reached.map_err(|e| KernelError::Signal(e.to_string()))?;
+            revoked.map_err(|e| KernelError::Signal(e.to_string()))?;
         }
+        self.record()?;
+        self.finished(task)?;
         Ok((after, hit))
     }
 

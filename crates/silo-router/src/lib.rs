@@ -42,6 +42,7 @@ pub use routing::{
 };
 pub use shadow::ShadowSampling;
 pub use state::State;
+pub use store::holder;
 pub use store::{Job, SqliteStore, Store, StoreError, StoredEvent, TaskFilter};
 pub use task::{
     DispatchRecord, PendingResult, Return, RunState, ShadowState, TaskId, TaskSpec, TaskView,

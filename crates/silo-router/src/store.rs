@@ -6,6 +6,7 @@
 //! agents are offline, so every router process on the same store sees a change at its
 //! next dispatch.
 
+pub mod holder;
 mod sqlite;
 
 use std::collections::BTreeSet;
@@ -159,6 +160,14 @@ pub trait Store {
     /// Claims the oldest job that is unclaimed or whose lease expired by `now`, for
     /// `lease_secs`.
     fn claim_next(&self, now: u64, lease_secs: u64) -> Result<Option<Job>, StoreError>;
+
+    /// Makes the jobs claimed by holders `abandoned` says are gone due now (their claims
+    /// died with their process); returns how many.
+    fn release_abandoned(&self, abandoned: &dyn Fn(&str) -> bool) -> Result<usize, StoreError>;
+
+    /// Holds the job until `lease_until` if this claim still holds it (a turn longer than
+    /// the default lease); `false` when it no longer does.
+    fn extend(&self, job: &Job, lease_until: u64) -> Result<bool, StoreError>;
 
     /// Removes the job if this claim still holds it; `false` when it no longer does.
     fn complete(&self, job: &Job) -> Result<bool, StoreError>;

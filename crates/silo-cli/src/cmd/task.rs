@@ -328,7 +328,11 @@ pub(crate) fn kernel(
         std::sync::Arc::new(audit),
         &ctx.data_dir.join("router").join("audit.lock"),
     );
-    let kernel = Kernel::new(store(ctx)?, dispatcher, routing, config).with_recorder(recorder);
+    let store = store(ctx)?.with_holder(silo_router::holder::this_process());
+    let kernel = Kernel::new(store, dispatcher, routing, config).with_recorder(recorder);
+    // Turns whose process died here (its cells died with it) are taken over now, not
+    // when their lease runs out.
+    kernel.release_abandoned()?;
     // Events a crashed process left out of the audit log go in first.
     kernel.record()?;
     Ok(kernel)

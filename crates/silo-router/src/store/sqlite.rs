@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS router_jobs (
     task        TEXT NOT NULL,
     kind        TEXT NOT NULL,
     lease_until INTEGER NOT NULL DEFAULT 0,
-    attempt     INTEGER NOT NULL DEFAULT 0
+    attempt     INTEGER NOT NULL DEFAULT 0,
+    holder      TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX IF NOT EXISTS router_jobs_due ON router_jobs (lease_until, id);
 CREATE INDEX IF NOT EXISTS router_jobs_task ON router_jobs (task);
@@ -61,6 +62,8 @@ CREATE TABLE IF NOT EXISTS router_offline (
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Who claims jobs through this store (see [`super::holder`]); empty: nobody named.
+    holder: String,
 }
 
 fn backend(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -130,9 +133,36 @@ impl SqliteStore {
             .map_err(backend("setting pragmas"))?;
         conn.execute_batch(SCHEMA)
             .map_err(backend("creating the schema"))?;
+        // Stores made before jobs named their holder gain the column.
+        let has_holder: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('router_jobs') WHERE name = 'holder'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(backend("reading the schema"))?
+            > 0;
+        if !has_holder {
+            // Another process may be upgrading the same file right now.
+            match conn
+                .execute_batch("ALTER TABLE router_jobs ADD COLUMN holder TEXT NOT NULL DEFAULT ''")
+            {
+                Err(e) if e.to_string().contains("duplicate column") => {}
+                other => other.map_err(backend("upgrading the schema"))?,
+            }
+        }
         Ok(Self {
             conn: Mutex::new(conn),
+            holder: String::new(),
         })
+    }
+
+    /// Jobs this store claims are marked as held by `holder` (e.g.
+    /// [`super::holder::this_process`]), so a later process can tell a claim whose holder
+    /// died from one still being worked on ([`Store::release_abandoned`]).
+    pub fn with_holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = holder.into();
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -330,8 +360,8 @@ impl Store for SqliteStore {
         let lease_until = now.saturating_add(lease_secs);
         let attempt = attempt.saturating_add(1);
         tx.execute(
-            "UPDATE router_jobs SET lease_until = ?2, attempt = ?3 WHERE id = ?1",
-            params![id, to_sql(lease_until)?, attempt],
+            "UPDATE router_jobs SET lease_until = ?2, attempt = ?3, holder = ?4 WHERE id = ?1",
+            params![id, to_sql(lease_until)?, attempt, self.holder],
         )
         .map_err(backend("leasing a job"))?;
         tx.commit().map_err(backend("committing"))?;
@@ -342,6 +372,43 @@ impl Store for SqliteStore {
             attempt,
             lease_until,
         }))
+    }
+
+    fn release_abandoned(&self, abandoned: &dyn Fn(&str) -> bool) -> Result<usize, StoreError> {
+        let mut conn = self.lock();
+        let tx = write(&mut conn)?;
+        let holders: Vec<String> = {
+            let mut stmt = tx
+                .prepare("SELECT DISTINCT holder FROM router_jobs WHERE lease_until > 0 AND holder != ''")
+                .map_err(backend("finding held jobs"))?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(backend("finding held jobs"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(backend("finding held jobs"))?
+        };
+        let mut released = 0;
+        for holder in holders.iter().filter(|h| abandoned(h)) {
+            released += tx
+                .execute(
+                    "UPDATE router_jobs SET lease_until = 0 WHERE holder = ?1 AND lease_until > 0",
+                    [holder],
+                )
+                .map_err(backend("releasing jobs"))?;
+        }
+        tx.commit().map_err(backend("committing"))?;
+        Ok(released)
+    }
+
+    fn extend(&self, job: &Job, lease_until: u64) -> Result<bool, StoreError> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE router_jobs SET lease_until = ?3 WHERE id = ?1 AND attempt = ?2",
+                params![to_sql(job.id)?, job.attempt, to_sql(lease_until)?],
+            )
+            .map_err(backend("extending a lease"))?;
+        Ok(changed == 1)
     }
 
     fn complete(&self, job: &Job) -> Result<bool, StoreError> {

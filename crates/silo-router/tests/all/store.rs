@@ -316,3 +316,45 @@ fn an_agent_marked_offline_by_one_router_is_offline_for_every_router_on_the_stor
     }
     assert!(restarted.store().offline_agents().unwrap().is_empty());
 }
+
+#[test]
+fn jobs_of_a_holder_that_is_gone_are_released_and_others_are_kept() {
+    use silo_router::{holder, Event, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("router.db");
+    let me = holder::this_process();
+    assert!(!me.is_empty(), "/proc names this process");
+    assert!(!holder::is_abandoned(&me));
+    // A holder on this boot whose pid runs no such process is gone; one from another boot
+    // (or machine) is never judged here.
+    let boot = me.split(':').next().unwrap();
+    assert!(holder::is_abandoned(&format!("{boot}:4194303:1")));
+    assert!(!holder::is_abandoned("another-boot:1:1"));
+    assert!(!holder::is_abandoned("garbage"));
+
+    let create = |store: &silo_router::SqliteStore| {
+        store
+            .create(1, &mut |_| Event::TaskCreated {
+                spec: crate::support::spec("refund"),
+                run: silo_router::RunState::agent("refund-agent"),
+                shadow: false,
+            })
+            .unwrap()
+    };
+    let dead = silo_router::SqliteStore::open(&path)
+        .unwrap()
+        .with_holder(format!("{boot}:4194303:1"));
+    let alive = silo_router::SqliteStore::open(&path)
+        .unwrap()
+        .with_holder(me.clone());
+    create(&dead);
+    create(&dead);
+    assert!(dead.claim_next(10, 300).unwrap().is_some());
+    assert!(alive.claim_next(10, 300).unwrap().is_some());
+    // Both leased for 300 s: nothing due.
+    assert!(alive.claim_next(20, 300).unwrap().is_none());
+    assert_eq!(alive.release_abandoned(&holder::is_abandoned).unwrap(), 1);
+    let again = alive.claim_next(20, 300).unwrap().unwrap();
+    assert_eq!(again.attempt, 2);
+    assert!(alive.claim_next(20, 300).unwrap().is_none());
+}

@@ -65,6 +65,8 @@ pub struct Scripted {
     pub signals: Mutex<Vec<(String, Signal)>>,
     /// The time limit of every turn, in order.
     pub timeouts: Mutex<Vec<Option<u64>>>,
+    /// What `turn_limit_ms` answers (an agent's own time limit).
+    pub agent_limit_ms: Mutex<Option<u64>>,
 }
 
 impl Scripted {
@@ -104,6 +106,10 @@ impl Scripted {
 }
 
 impl Dispatcher for Scripted {
+    fn turn_limit_ms(&self, _agent: &str) -> Option<u64> {
+        *self.agent_limit_ms.lock().unwrap()
+    }
+
     fn revoke(&self, jti: &str) -> Result<(), DispatchError> {
         self.revoked.lock().unwrap().push(jti.to_owned());
         Ok(())

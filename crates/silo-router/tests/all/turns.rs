@@ -110,9 +110,10 @@ fn signals_reach_the_live_cell_and_cont_replaces_a_frozen_turn() {
             (live.cell.clone(), Signal::Kill)
         ]
     );
+    // Revoked at the stop (the turn is void) and again at the kill (idempotent).
     assert_eq!(
         *k.dispatcher().revoked.lock().unwrap(),
-        vec![live.task_key_jti.clone()]
+        vec![live.task_key_jti.clone(), live.task_key_jti.clone()]
     );
     k.run_until_idle(5).unwrap();
     assert_eq!(k.task(&task).unwrap().state, State::Completed);
@@ -153,4 +154,72 @@ fn a_turn_abandoned_too_often_counts_as_failed_instead_of_looping() {
     assert_eq!(k.dispatcher().calls().len(), 2);
     // Both abandoned turns' keys are revoked.
     assert_eq!(k.dispatcher().revoked.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_kill_after_a_stop_reaches_the_frozen_cell_and_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = kernel(&dir);
+    k.dispatcher().then_err(
+        "refund-agent",
+        Err(DispatchError::Transient {
+            agent: "refund-agent".into(),
+            reason: "still running".into(),
+        }),
+    );
+    let task = k.submit(spec("refund"), 1).unwrap();
+    k.run_until_idle(2).unwrap();
+    let live = k.task(&task).unwrap().dispatch.unwrap();
+    k.signal(&task, Signal::Stop, 3).unwrap();
+    // Stopped: frozen, and its key already revoked.
+    assert_eq!(
+        *k.dispatcher().revoked.lock().unwrap(),
+        vec![live.task_key_jti.clone()]
+    );
+    let (view, hit) = k.signal(&task, Signal::Kill, 4).unwrap();
+    assert!(hit);
+    assert_eq!(view.state, State::Aborted);
+    assert_eq!(
+        k.dispatcher().signals.lock().unwrap().last().unwrap(),
+        &(live.cell.clone(), Signal::Kill)
+    );
+}
+
+#[test]
+fn a_turn_longer_than_the_lease_keeps_its_job_for_its_whole_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = kernel_at(
+        &dir.path().join("router.db"),
+        KernelConfig {
+            lease_secs: 5,
+            ..KernelConfig::default()
+        },
+    );
+    // The agent may run 20 s; its turn is still going (the dispatcher has not answered).
+    *k.dispatcher().agent_limit_ms.lock().unwrap() = Some(20_000);
+    k.dispatcher().then_err(
+        "refund-agent",
+        Err(DispatchError::Transient {
+            agent: "refund-agent".into(),
+            reason: "still running".into(),
+        }),
+    );
+    let task = k.submit(spec("refund"), 100).unwrap();
+    k.run_until_idle(100).unwrap();
+    // Past the 5 s lease but within 20 s + slack: nobody takes the turn over.
+    assert!(k.run_until_idle(110).unwrap().is_empty());
+    assert!(k.run_until_idle(175).unwrap().is_empty());
+    assert_eq!(k.dispatcher().calls().len(), 1);
+    // Past the turn's limit and slack, its worker is presumed dead: re-dispatched, the old
+    // cell killed and its key revoked.
+    let old = k.task(&task).unwrap().dispatch.unwrap();
+    k.run_until_idle(200).unwrap();
+    assert_eq!(k.dispatcher().calls().len(), 2);
+    assert!(k
+        .dispatcher()
+        .signals
+        .lock()
+        .unwrap()
+        .contains(&(old.cell.clone(), Signal::Kill)));
+    assert_eq!(k.task(&task).unwrap().state, State::Completed);
 }
