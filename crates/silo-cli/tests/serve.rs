@@ -50,7 +50,7 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -232,7 +232,7 @@ fn ids(tasks: &Value) -> Vec<&str> {
 fn event_stream(addr: &str, path: &str, headers: &str) -> BufReader<TcpStream> {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n{headers}\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: localhost\r\n{headers}\r\n").unwrap();
     let mut reader = BufReader::new(s);
     let mut head = String::new();
     loop {
@@ -435,4 +435,41 @@ fn the_daemon_lists_signals_and_streams_tasks_and_refuses_bad_requests() {
     }
     let (status, _) = http(&d.addr, "GET", "/v1/events?task=task-999", "");
     assert_eq!(status, 404);
+}
+
+/// One raw request with exactly these header lines; the status.
+fn raw(addr: &str, head: &str, body: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_daemon_refuses_what_a_web_page_could_send() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = start(&tmp.path().join("data"), &tmp.path().join("run"));
+    // A "simple" cross-site POST (no preflight): text/plain, with an Origin.
+    let page = "POST /v1/tasks HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: text/plain\r\norigin: https://evil.example";
+    assert_eq!(raw(&d.addr, page, TASK), 403);
+    // The same without Origin but not JSON.
+    let plain = "POST /v1/tasks HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: text/plain";
+    assert_eq!(raw(&d.addr, plain, TASK), 415);
+    // DNS rebinding: the browser sends the attacker's host name.
+    let rebound = "GET /v1/tasks HTTP/1.1\r\nhost: attacker.example:8700";
+    assert_eq!(raw(&d.addr, rebound, ""), 403);
+    let kill = "POST /v1/tasks/task-1/signal HTTP/1.1\r\nhost: evil.example\r\ncontent-type: application/json";
+    assert_eq!(raw(&d.addr, kill, r#"{"signal":"kill"}"#), 403);
+    // Nothing was created; a local program's requests still work.
+    let (status, tasks) = http(&d.addr, "GET", "/v1/tasks", "");
+    assert_eq!(status, 200);
+    assert_eq!(tasks, json!([]));
+    let ok = "GET /v1/tasks HTTP/1.1\r\nhost: [::1]:8700";
+    assert_eq!(raw(&d.addr, ok, ""), 200);
 }

@@ -31,6 +31,12 @@ elif kind == "human":
     silo.complete("needs_human", f"{me} needs a person")
 elif kind == "fail":
     silo.complete("failed", f"{me} failed")
+elif kind == "done-then-refund":
+    silo.done(f"{me} says all is fine")
+    try:
+        silo.refund(int(arg), "test", idempotency_key="k2")
+    except Exception:
+        time.sleep(10)  # a cell the policy killed never gets here
 elif kind == "refund":
     try:
         silo.refund(int(arg), "test", idempotency_key="k1")
@@ -507,6 +513,28 @@ fn a_policy_kill_on_a_refusal_kills_the_live_cell_and_fails_the_task() {
         "{}",
         text(&audit)
     );
+    // Recording "done" before the forbidden call does not save the turn.
+    let o = p.silo(&[
+        "task",
+        "submit",
+        "--agent",
+        "greedy-agent",
+        "--customer",
+        "cus_001",
+        "--case",
+        "case_003",
+        "--input",
+        r#"{"plan": {"greedy-agent": "done-then-refund:50000"}}"#,
+    ]);
+    let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!(t["state"], "failed", "{}", text(&o));
+    assert!(
+        t["outcome"]
+            .as_str()
+            .unwrap_or("")
+            .contains("killed by policy"),
+        "{t}"
+    );
     // Within its limit, the same agent is not killed.
     let ok = p.silo(&[
         "task",
@@ -596,6 +624,41 @@ fn a_deployed_version_serves_the_next_turn_and_the_old_one_is_kept() {
     assert!(!refused.status.success());
     let list = p.silo(&["agent", "list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("2.0.0"));
+    // A version that would name a path outside `.versions/` is refused.
+    std::fs::write(
+        src.join("agent.yaml"),
+        "name: closer-agent\nversion: 1/../../../escaped\nentry: [python3, main.py]\n",
+    )
+    .unwrap();
+    let escape = p.silo(&["agent", "deploy", src_arg]);
+    assert!(!escape.status.success(), "{}", text(&escape));
+    assert!(!p.root.join("escaped").exists());
+    // Deployed through a relative agents path (from the project folder), the link still
+    // resolves: it is relative to its own folder.
+    std::fs::write(
+        src.join("agent.yaml"),
+        "name: closer-agent\nversion: 3.0.0\nentry: [python3, main.py]\n",
+    )
+    .unwrap();
+    let relative = Command::new(env!("CARGO_BIN_EXE_silo"))
+        .args([
+            "--json",
+            "agent",
+            "deploy",
+            "closer-v2",
+            "--agents",
+            "agents",
+        ])
+        .current_dir(&p.root)
+        .output()
+        .unwrap();
+    assert!(relative.status.success(), "{}", text(&relative));
+    let list = p.silo(&["agent", "list"]);
+    assert!(
+        String::from_utf8_lossy(&list.stdout).contains("3.0.0"),
+        "{}",
+        text(&list)
+    );
 }
 
 #[test]

@@ -216,6 +216,19 @@ impl Config {
             ));
         }
         for (name, op) in &self.operators {
+            let name_ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b));
+            if !name_ok || r.humans.contains(name) {
+                return Err(invalid(
+                    &format!("operators.{name}"),
+                    "an operator's name is lower-case letters, digits, `-`, `_` (at most 64), \
+                     and not a human pool's"
+                        .into(),
+                ));
+            }
             if !r.humans.contains(&op.pool) {
                 return Err(invalid(
                     &format!("operators.{name}.pool"),

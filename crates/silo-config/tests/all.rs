@@ -131,6 +131,10 @@ fn errors_name_the_file_line_and_field() {
 
     let e = err("routing: { humans: [support], default_human: human }\n");
     assert!(e.contains("routing.default_human"), "{e}");
+    let e = err("operators: { Bob Smith: { pool: human } }\n");
+    assert!(e.contains("operators.Bob Smith"), "{e}");
+    let e = err("operators: { human: { pool: human } }\n");
+    assert!(e.contains("operators.human"), "{e}");
     let e = err("operators: { bob: { pool: nobody } }\n");
     assert!(e.contains("operators.bob.pool"), "{e}");
     let e = err("routing: { human_for: { a: nobody } }\n");

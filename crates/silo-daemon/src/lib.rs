@@ -22,8 +22,12 @@
 //!   `POST /v1/agents/{name}/offline` and `/online`: kept in the store, so every router
 //!   on it (and `silo agent offline` from another process) agrees at the next dispatch.
 //!
-//! It must never: store or log a task's raw input (it is tokenised before `submit`);
-//! listen on a non-loopback address unless told to; or hold a lock across an agent turn.
+//! Requests a web page could send are refused first: a non-loopback `Host` (DNS
+//! rebinding), any `Origin` header, a `POST` that is not `application/json`.
+//!
+//! It must never: answer a request a browser page could have made; store or log a task's
+//! raw input (it is tokenised before `submit`); listen on a non-loopback address unless
+//! told to; or hold a lock across an agent turn.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -282,6 +286,9 @@ impl Daemon {
                 ))
             }
         };
+        if let Some(refusal) = refuse_foreign(&parts) {
+            return whole(refusal);
+        }
         let path: Vec<String> = parts
             .uri
             .path()
@@ -583,6 +590,66 @@ fn internal(error: &str) -> Response<Full<Bytes>> {
         StatusCode::INTERNAL_SERVER_ERROR,
         json!({"error": "internal error; see the daemon's log"}),
     )
+}
+
+/// A request a web page could have sent, refused before anything else: the API is for
+/// local programs, and a browser on this machine must not be a way in. Without this, any
+/// page the operator opens could POST a task (a "simple" `text/plain` request needs no
+/// preflight) or, through DNS rebinding, read tasks.
+/// - the `Host` must be a loopback name or address (DNS rebinding sends the attacker's);
+/// - an `Origin` header (only browsers send one) is refused;
+/// - a `POST` must say `Content-Type: application/json` (a browser cannot send that
+///   cross-origin without a preflight this API never answers).
+fn refuse_foreign(parts: &hyper::http::request::Parts) -> Option<Response<Full<Bytes>>> {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned())
+    };
+    let host = header("host").unwrap_or_default();
+    if !is_loopback_host(&host) {
+        return Some(reply(
+            StatusCode::FORBIDDEN,
+            json!({"error": "the task API answers only requests addressed to a loopback host"}),
+        ));
+    }
+    if parts.headers.contains_key("origin") {
+        return Some(reply(
+            StatusCode::FORBIDDEN,
+            json!({"error": "cross-origin (browser) requests are refused"}),
+        ));
+    }
+    if parts.method == Method::POST {
+        let json_body = header("content-type").is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !json_body {
+            return Some(reply(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({"error": "send the body as `Content-Type: application/json`"}),
+            ));
+        }
+    }
+    None
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with an optional port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        }
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {

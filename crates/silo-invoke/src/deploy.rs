@@ -9,7 +9,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use silo_keys::folder_hash;
+use silo_keys::{folder_hash, FolderHash};
 
 use crate::error::InvokeError;
 use crate::manifest::{Manifest, MANIFEST_FILE};
@@ -54,7 +54,8 @@ pub fn deploy(src: &Path, agents: &Path) -> Result<Deployed, InvokeError> {
         .collect();
     let versions = agents.join(VERSIONS_DIR);
     std::fs::create_dir_all(&versions).map_err(io("create the versions folder", &versions))?;
-    let target = versions.join(format!("{name}-{}-{short}", manifest.version));
+    let dir_name = format!("{name}-{}-{short}", manifest.version);
+    let target = versions.join(&dir_name);
     let link = agents.join(&name);
     let previous = match Manifest::load(&link) {
         Ok(m) => Some(m.version),
@@ -62,7 +63,8 @@ pub fn deploy(src: &Path, agents: &Path) -> Result<Deployed, InvokeError> {
         Err(e) => return Err(e),
     };
     let current = std::fs::read_link(&link).ok();
-    if current.as_deref() == Some(target.as_path()) && target.join(MANIFEST_FILE).is_file() {
+    let linked_here = current.as_deref() == Some(Path::new(VERSIONS_DIR).join(&dir_name).as_path());
+    if linked_here && target.join(MANIFEST_FILE).is_file() {
         return Ok(Deployed {
             name,
             version: manifest.version,
@@ -77,18 +79,12 @@ pub fn deploy(src: &Path, agents: &Path) -> Result<Deployed, InvokeError> {
         if staging.exists() {
             std::fs::remove_dir_all(&staging).map_err(io("clear a staging folder", &staging))?;
         }
-        let mut budget = MAX_FOLDER_BYTES;
-        copy_tree(src, &staging, &mut budget)?;
-        // What was copied must be what was checked.
-        let copied = folder_hash(&staging)?;
-        if copied != hash {
+        let installed = install(src, &staging, &target, &hash);
+        if installed.is_err() {
+            // Nothing half-copied stays behind.
             let _ = std::fs::remove_dir_all(&staging);
-            return Err(InvokeError::Invalid(format!(
-                "`{}` changed while it was being deployed; try again",
-                src.display()
-            )));
         }
-        std::fs::rename(&staging, &target).map_err(io("install the version", &target))?;
+        installed?;
     }
     // A real folder (never deployed before) moves into the versions, then the link goes
     // in its place; from then on every deploy is one rename.
@@ -101,7 +97,10 @@ pub fn deploy(src: &Path, agents: &Path) -> Result<Deployed, InvokeError> {
     }
     let tmp_link = agents.join(format!(".{name}.link-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp_link);
-    std::os::unix::fs::symlink(&target, &tmp_link).map_err(io("link the version", &tmp_link))?;
+    // Relative to the link's own folder, so it holds whatever the agents path was given as
+    // (and when the project moves).
+    let relative = Path::new(VERSIONS_DIR).join(&dir_name);
+    std::os::unix::fs::symlink(&relative, &tmp_link).map_err(io("link the version", &tmp_link))?;
     std::fs::rename(&tmp_link, &link).map_err(io("switch to the version", &link))?;
     Ok(Deployed {
         name,
@@ -111,6 +110,26 @@ pub fn deploy(src: &Path, agents: &Path) -> Result<Deployed, InvokeError> {
         path: target,
         unchanged: false,
     })
+}
+
+/// Copies `src` into `staging`, checks the copy is what was checked, and moves it to
+/// `target`.
+fn install(
+    src: &Path,
+    staging: &Path,
+    target: &Path,
+    hash: &FolderHash,
+) -> Result<(), InvokeError> {
+    let mut budget = MAX_FOLDER_BYTES;
+    copy_tree(src, staging, &mut budget)?;
+    // What was copied must be what was checked.
+    if &folder_hash(staging)? != hash {
+        return Err(InvokeError::Invalid(format!(
+            "`{}` changed while it was being deployed; try again",
+            src.display()
+        )));
+    }
+    std::fs::rename(staging, target).map_err(io("install the version", target))
 }
 
 /// Copies regular files and folders (no symlinks, devices or sockets: an agent folder is

@@ -243,6 +243,39 @@ fn membrane_runtime() -> Result<tokio::runtime::Runtime, InvokeError> {
         })
 }
 
+/// Revokes a minted task key when dropped, so an error between minting and the normal
+/// revocation cannot leave it valid; [`RevokeOnDrop::revoke`] does it on the normal path
+/// and reports a failure.
+pub(crate) struct RevokeOnDrop<'a> {
+    store: &'a KeyStore,
+    jti: String,
+    done: bool,
+}
+
+impl<'a> RevokeOnDrop<'a> {
+    pub(crate) fn new(store: &'a KeyStore, jti: &str) -> Self {
+        Self {
+            store,
+            jti: jti.to_owned(),
+            done: false,
+        }
+    }
+
+    pub(crate) fn revoke(mut self) -> Result<(), InvokeError> {
+        self.done = true;
+        self.store.revoke(&self.jti, now_unix())?;
+        Ok(())
+    }
+}
+
+impl Drop for RevokeOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.store.revoke(&self.jti, now_unix());
+        }
+    }
+}
+
 /// A file's identity and version: (inode, size, modification time in ns).
 fn stamp(path: &Path) -> Option<(u64, u64, i128)> {
     use std::os::unix::fs::MetadataExt;
@@ -416,6 +449,8 @@ pub fn invoke(
     };
     let base_key = minter.mint_base(&base)?;
     let task_key = minter.mint_task(&task_claims)?;
+    // Whatever happens from here on, the key does not outlive this call.
+    let revoke_guard = RevokeOnDrop::new(&store, &task_claims.jti);
     timings.keys_us = clock.lap();
 
     let (services, audit) = services_for(&mut host, &store)?;
@@ -492,9 +527,22 @@ pub fn invoke(
     // The task is over: its key must not work again, even before it expires.
     // The key store locks and merges the list file, so concurrent turns and processes
     // never drop each other's revocations.
-    store.revoke(&task_claims.jti, now_unix())?;
+    revoke_guard.revoke()?;
 
-    let outcome = services.outcomes().get(&task)?;
+    let mut outcome = services.outcomes().get(&task)?;
+    // A cell the policy killed failed its turn, whatever the agent recorded before.
+    if let Some(rule) = services.killed_by_policy(&task) {
+        outcome = Some(RecordedOutcome {
+            task: task.clone(),
+            agent: manifest.name.clone(),
+            outcome: silo_membrane::Outcome::Complete {
+                status: silo_membrane::CompletionStatus::Failed,
+                summary: format!("killed by policy: a call was refused by rule `{rule}`"),
+                report: None,
+            },
+            recorded_at: now_unix(),
+        });
+    }
     let query = Query {
         task: TaskId::new(task.as_str()).ok(),
         ..Query::all()

@@ -100,8 +100,19 @@ impl Manifest {
 
     fn check(&self) -> Result<(), String> {
         AgentName::new(&self.name).map_err(|e| format!("`name`: {e}"))?;
-        if self.version.trim().is_empty() {
-            return Err("`version` is empty".into());
+        let version_ok = !self.version.is_empty()
+            && self.version.len() <= 64
+            && !self.version.starts_with('.')
+            && self
+                .version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+        if !version_ok {
+            // It names a folder of deployed versions (`agents/.versions/<name>-<version>-…`).
+            return Err(format!(
+                "`version` `{}` must be 1..=64 of letters, digits, `.`, `_`, `+`, `-`, not starting with `.`",
+                self.version.chars().take(64).collect::<String>()
+            ));
         }
         if self.entry.is_empty() || self.entry.iter().any(|a| a.is_empty() || a.contains('\0')) {
             return Err(
@@ -189,6 +200,9 @@ mod tests {
                 "negative",
             ),
             ("name: ../x\nversion: 1\nentry: [x]\n", "name"),
+            ("name: a\nversion: 1/../../x\nentry: [x]\n", "version"),
+            ("name: a\nversion: .hidden\nentry: [x]\n", "version"),
+            ("name: a\nversion: ''\nentry: [x]\n", "version"),
         ] {
             let err = Manifest::parse(text).unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");

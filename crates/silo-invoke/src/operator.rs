@@ -110,6 +110,7 @@ pub fn operator_call(mut host: Host, call: &OperatorCall) -> Result<OperatorRepl
     };
     let base_key = minter.mint_base(&base)?;
     let task_key = minter.mint_task(&task_claims)?;
+    let revoke_guard = crate::invocation::RevokeOnDrop::new(&store, &task_claims.jti);
 
     // The same services a cell's membrane gets (policy, kill switch, connectors).
     let (services, audit) = crate::invocation::services_for(&mut host, &store)?;
@@ -139,7 +140,7 @@ pub fn operator_call(mut host: Host, call: &OperatorCall) -> Result<OperatorRepl
         }
     });
     // Revoked whether or not the call went through.
-    store.revoke(&task_claims.jti, now_unix())?;
+    revoke_guard.revoke()?;
     let (status, body) = reply?;
     let query = Query {
         task: TaskId::new(call.task.as_str()).ok(),

@@ -80,12 +80,18 @@ impl Call<'_> {
             summary: format!("killed by policy: a call was refused by rule `{rule}`"),
             report: None,
         };
-        // An outcome the agent already recorded stands; the kill happens either way.
+        // If the agent recorded an outcome already, that stays on file, but the turn is
+        // reported failed all the same (`Services::killed_by_policy`).
         let _ =
             self.services
                 .connectors
                 .outcomes
                 .record(&task.task, &task.agent, &outcome, self.now);
+        self.services
+            .killed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(task.task.clone(), rule.to_owned());
         let killed = match &self.services.kill_switch {
             Some(kill) => kill(self.cell.cell_id()),
             None => false,

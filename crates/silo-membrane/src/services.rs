@@ -25,6 +25,9 @@ pub struct Services {
     /// Kills the cell these services serve, when a refusal's rule is in the policy's
     /// `kill_on` (see [`Services::with_kill_switch`]).
     pub(crate) kill_switch: Option<KillSwitch>,
+    /// Tasks whose cell the policy ordered killed, with the rule: their turn failed,
+    /// whatever the agent recorded before.
+    pub(crate) killed: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// Kills a cell by id; `true` when it was running.
@@ -55,6 +58,7 @@ impl Services {
             connectors,
             privacy: crate::privacy::Privacy::new(vault),
             kill_switch: None,
+            killed: Default::default(),
         }
     }
 
@@ -82,6 +86,7 @@ impl Services {
             connectors,
             privacy,
             kill_switch: None,
+            killed: Default::default(),
         })
     }
 
@@ -122,6 +127,15 @@ impl Services {
     pub fn with_kill_switch(mut self, kill: KillSwitch) -> Self {
         self.kill_switch = Some(kill);
         self
+    }
+
+    /// The rule whose refusal killed `task`'s cell, if the policy ordered it: that turn
+    /// failed, even if the agent recorded another outcome before the refused call.
+    pub fn killed_by_policy(&self, task: &str) -> Option<String> {
+        self.killed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(task)
     }
 
     /// Forwards `/v1/chat/completions` to `upstream`.

@@ -67,8 +67,10 @@ pub fn routing_for_project(
     let entries = std::fs::read_dir(agents_dir).map_err(|e| {
         RoutingError::AgentsDir(format!("agents directory `{}`: {e}", agents_dir.display()))
     })?;
+    // Hidden entries are silo's own (`.versions/`, a deploy's temporary link).
     let mut folders: Vec<PathBuf> = entries
         .filter_map(Result::ok)
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| e.path())
         .filter(|p| p.join(MANIFEST_FILE).is_file())
         .collect();
@@ -76,6 +78,14 @@ pub fn routing_for_project(
     for folder in folders {
         let manifest =
             Manifest::load(&folder).map_err(|e| RoutingError::AgentsDir(e.to_string()))?;
+        // Turns run `<agents>/<name>`: the folder must be named as its manifest says.
+        if folder.file_name().and_then(|n| n.to_str()) != Some(manifest.name.as_str()) {
+            return Err(RoutingError::AgentsDir(format!(
+                "`{}` holds agent `{}`: an agent's folder must carry its name",
+                folder.display(),
+                manifest.name
+            )));
+        }
         if config.agents.contains_key(&manifest.name) {
             return Err(RoutingError::AgentsDir(format!(
                 "`{}` ({}) has the name of a human pool or another agent",

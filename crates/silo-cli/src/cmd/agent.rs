@@ -240,6 +240,7 @@ pub fn run(cmd: AgentCmd, ctx: &Ctx) -> anyhow::Result<u8> {
             let mut dirs: Vec<PathBuf> = std::fs::read_dir(&agents)
                 .with_context(|| format!("reading `{}`", agents.display()))?
                 .filter_map(Result::ok)
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
                 .map(|e| e.path())
                 .filter(|p| p.join(MANIFEST_FILE).is_file())
                 .collect();

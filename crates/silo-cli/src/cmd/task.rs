@@ -501,6 +501,13 @@ fn act(a: ActArgs, ctx: &Ctx) -> anyhow::Result<u8> {
             a.operator
         )
     })?;
+    // An operator's key must not pass for an agent's (audit trail, counters).
+    if routing(ctx, None)?.agent(&a.operator).is_some() {
+        anyhow::bail!(
+            "operator `{}` has the name of an agent or pool; rename the operator",
+            a.operator
+        );
+    }
     let caps: silo_keys::Capabilities = serde_json::to_value(&op.capabilities)
         .and_then(serde_json::from_value)
         .with_context(|| format!("the capabilities of operator `{}`", a.operator))?;
