@@ -263,7 +263,7 @@ impl<'a> RevokeOnDrop<'a> {
 
     pub(crate) fn revoke(mut self) -> Result<(), InvokeError> {
         self.done = true;
-        self.store.revoke(&self.jti, now_unix())?;
+        self.store.revoke_task_key(&self.jti, now_unix())?;
         Ok(())
     }
 }
@@ -271,7 +271,7 @@ impl<'a> RevokeOnDrop<'a> {
 impl Drop for RevokeOnDrop<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self.store.revoke(&self.jti, now_unix());
+            let _ = self.store.revoke_task_key(&self.jti, now_unix());
         }
     }
 }

@@ -23,13 +23,46 @@ use crate::error::StoreError;
 #[derive(Debug, Clone, Default)]
 pub struct RevocationList {
     path: Option<PathBuf>,
-    revoked: Arc<RwLock<BTreeMap<String, u64>>>,
+    revoked: Arc<RwLock<BTreeMap<String, Revoked>>>,
     /// The file as last read: (device, inode, size, mtime in ns); `None` before a read or
     /// when there was no file.
     seen: Arc<Mutex<Option<FileId>>>,
 }
 
 type FileId = (u64, u64, u64, i64);
+
+/// One revocation: when, and — for a token whose latest possible expiry is known (task
+/// keys live at most [`crate::MAX_TASK_TTL_SECS`]) — until when it matters; after that
+/// the token fails its expiry check anyway and the entry is dropped, so the list does not
+/// grow with every task. Written as a bare number when kept for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Revoked {
+    /// Revoked at this time, kept for ever.
+    At(u64),
+    /// Revoked at `at`; the token cannot verify after `until` anyway.
+    Until {
+        /// When.
+        at: u64,
+        /// Until when the entry matters.
+        until: u64,
+    },
+}
+
+impl Revoked {
+    fn at(self) -> u64 {
+        match self {
+            Revoked::At(at) | Revoked::Until { at, .. } => at,
+        }
+    }
+
+    fn matters_at(self, now: u64) -> bool {
+        match self {
+            Revoked::At(_) => true,
+            Revoked::Until { until, .. } => until >= now,
+        }
+    }
+}
 
 fn file_id(path: &Path) -> std::io::Result<Option<FileId>> {
     match std::fs::metadata(path) {
@@ -44,9 +77,9 @@ fn file_id(path: &Path) -> std::io::Result<Option<FileId>> {
     }
 }
 
-fn read_map(path: &Path) -> Result<BTreeMap<String, u64>, StoreError> {
+fn read_map(path: &Path) -> Result<BTreeMap<String, Revoked>, StoreError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice::<BTreeMap<String, u64>>(&bytes).map_err(|e| {
+        Ok(bytes) => serde_json::from_slice::<BTreeMap<String, Revoked>>(&bytes).map_err(|e| {
             StoreError::Corrupt {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
@@ -89,10 +122,13 @@ impl RevocationList {
         let before = file_id(path).map_err(io)?;
         let map = read_map(path)?;
         let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-        // Nothing is ever un-revoked, even by a file that lost entries.
-        for (jti, at) in map {
-            revoked.entry(jti).or_insert(at);
+        // Nothing is ever un-revoked, even by a file that lost entries; only entries past
+        // their token's latest expiry are dropped.
+        for (jti, entry) in map {
+            revoked.entry(jti).or_insert(entry);
         }
+        let now = crate::now_unix();
+        revoked.retain(|_, e| e.matters_at(now));
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = before;
         Ok(())
     }
@@ -113,12 +149,24 @@ impl RevocationList {
         Ok(())
     }
 
-    /// Revokes `jti` (idempotent). Durable before it returns when the list has a file.
-    /// Returns `false` if it was already revoked.
+    /// Revokes `jti` for ever (idempotent). Durable before it returns when the list has a
+    /// file. Returns `false` if it was already revoked.
     pub fn revoke(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+        self.add(jti, now, Revoked::At(now))
+    }
+
+    /// Revokes `jti`, a token that cannot verify after `until` anyway (its latest possible
+    /// expiry plus leeway): the entry is dropped after that. Returns `false` if it was
+    /// already revoked.
+    pub fn revoke_until(&self, jti: &str, now: u64, until: u64) -> Result<bool, StoreError> {
+        self.add(jti, now, Revoked::Until { at: now, until })
+    }
+
+    fn add(&self, jti: &str, now: u64, entry: Revoked) -> Result<bool, StoreError> {
         let Some(path) = &self.path else {
             let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-            return Ok(map.insert(jti.to_string(), now).is_none());
+            map.retain(|_, e| e.matters_at(now));
+            return Ok(map.insert(jti.to_string(), entry).is_none());
         };
         // Other processes write this file too: hold its lock across read, merge and write.
         let lock_path = path.with_extension("json.lock");
@@ -136,12 +184,14 @@ impl RevocationList {
             .map_err(|(_, errno)| io(&lock_path)(std::io::Error::from(errno)))?;
         let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
         let mut next = read_map(path)?;
-        for (k, at) in map.iter() {
-            next.entry(k.clone()).or_insert(*at);
+        for (k, e) in map.iter() {
+            next.entry(k.clone()).or_insert(*e);
         }
+        let before = next.len();
+        next.retain(|_, e| e.matters_at(now));
         let fresh = !next.contains_key(jti);
-        if fresh {
-            next.insert(jti.to_string(), now);
+        if fresh || next.len() != before {
+            next.entry(jti.to_string()).or_insert(entry);
             let bytes = serde_json::to_vec_pretty(&next).map_err(|e| StoreError::Corrupt {
                 path: path.clone(),
                 reason: e.to_string(),
@@ -168,7 +218,7 @@ impl RevocationList {
     /// All revoked ids with their revocation time.
     pub fn entries(&self) -> Vec<(String, u64)> {
         let map = self.revoked.read().unwrap_or_else(|e| e.into_inner());
-        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        map.iter().map(|(k, v)| (k.clone(), v.at())).collect()
     }
 }
 
@@ -223,6 +273,36 @@ mod tests {
         }
         let all = RevocationList::load(&path).unwrap();
         assert_eq!(all.entries().len(), 100);
+    }
+
+    #[test]
+    fn entries_past_their_tokens_expiry_are_dropped_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("revoked.json");
+        let now = crate::now_unix();
+        // An older file: bare numbers, kept for ever.
+        std::fs::write(&path, r#"{"old": 5}"#).unwrap();
+        let list = RevocationList::load(&path).unwrap();
+        list.revoke_until("task-a", now - 10, now + 20).unwrap();
+        list.revoke("base-b", now - 10).unwrap();
+        assert!(list.is_revoked("task-a") && list.is_revoked("base-b") && list.is_revoked("old"));
+        // Once `task-a` cannot verify any more, the next write drops it; the rest stays.
+        list.revoke_until("task-c", now + 30, now + 1000).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("task-a"), "{text}");
+        for kept in ["old", "base-b", "task-c"] {
+            assert!(text.contains(kept), "{kept}: {text}");
+        }
+        let reread = RevocationList::load(&path).unwrap();
+        assert!(reread.is_revoked("task-c") && reread.is_revoked("old"));
+        assert_eq!(
+            reread
+                .entries()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+            vec!["base-b", "old", "task-c"]
+        );
     }
 
     #[test]

@@ -217,6 +217,14 @@ impl KeyStore {
         self.revocations.revoke(jti, now)
     }
 
+    /// Revokes a task key's id, durably: the entry is dropped once no task key minted
+    /// before `now` could verify any more (it lives at most [`crate::MAX_TASK_TTL_SECS`]).
+    /// Returns `false` if it was already revoked.
+    pub fn revoke_task_key(&self, jti: &str, now: u64) -> Result<bool, StoreError> {
+        let until = now + crate::MAX_TASK_TTL_SECS + 2 * crate::LEEWAY_SECS;
+        self.revocations.revoke_until(jti, now, until)
+    }
+
     fn save_ring(&self) -> Result<(), StoreError> {
         let path = self.dir.join("keyring.json");
         let bytes = serde_json::to_vec_pretty(&self.ring).map_err(|e| StoreError::Corrupt {

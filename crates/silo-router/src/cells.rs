@@ -128,7 +128,7 @@ impl Dispatcher for CellDispatcher {
         };
         let host = self.host_for("")?;
         let keys = silo_invoke::open_keys(&host.data_dir).map_err(|e| transient(e.to_string()))?;
-        keys.revoke(jti, silo_keys::now_unix())
+        keys.revoke_task_key(jti, silo_keys::now_unix())
             .map(|_| ())
             .map_err(|e| transient(e.to_string()))
     }
