@@ -74,6 +74,18 @@ impl Scripted {
         self.then_err(agent, Ok(result))
     }
 
+    /// The next turn of `agent` gives no answer for now (its cell is still running, or
+    /// its host is gone): the job keeps its lease.
+    pub fn no_answer(&self, agent: &str, why: &str) -> &Self {
+        self.then_err(
+            agent,
+            Err(DispatchError::Transient {
+                agent: agent.to_owned(),
+                reason: why.to_owned(),
+            }),
+        )
+    }
+
     pub fn then_err(&self, agent: &str, result: Result<AgentResult, DispatchError>) -> &Self {
         self.script
             .lock()

@@ -62,13 +62,7 @@ fn a_dispatch_left_by_a_dead_router_has_its_key_revoked_through_the_dispatcher()
             ..KernelConfig::default()
         },
     );
-    k.dispatcher().then_err(
-        "refund-agent",
-        Err(DispatchError::Transient {
-            agent: "refund-agent".into(),
-            reason: "host gone".into(),
-        }),
-    );
+    k.dispatcher().no_answer("refund-agent", "host gone");
     let task = k.submit(spec("refund"), 1).unwrap();
     k.run_until_idle(2).unwrap();
     let first = k.task(&task).unwrap().dispatch.unwrap().task_key_jti;
@@ -85,13 +79,7 @@ fn a_dispatch_left_by_a_dead_router_has_its_key_revoked_through_the_dispatcher()
 fn signals_reach_the_live_cell_and_cont_replaces_a_frozen_turn() {
     let dir = tempfile::tempdir().unwrap();
     let k = kernel(&dir);
-    k.dispatcher().then_err(
-        "refund-agent",
-        Err(DispatchError::Transient {
-            agent: "refund-agent".into(),
-            reason: "still running".into(),
-        }),
-    );
+    k.dispatcher().no_answer("refund-agent", "still running");
     let task = k.submit(spec("refund"), 1).unwrap();
     k.run_until_idle(2).unwrap();
     let live = k.task(&task).unwrap().dispatch.unwrap();
@@ -135,13 +123,7 @@ fn a_turn_abandoned_too_often_counts_as_failed_instead_of_looping() {
         },
     );
     for _ in 0..5 {
-        k.dispatcher().then_err(
-            "refund-agent",
-            Err(DispatchError::Transient {
-                agent: "refund-agent".into(),
-                reason: "host died".into(),
-            }),
-        );
+        k.dispatcher().no_answer("refund-agent", "host died");
     }
     let task = k.submit(spec("refund"), 1).unwrap();
     // Claims 1 and 2 dispatch (and die); claim 3 gives up.
@@ -160,13 +142,7 @@ fn a_turn_abandoned_too_often_counts_as_failed_instead_of_looping() {
 fn a_kill_after_a_stop_reaches_the_frozen_cell_and_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let k = kernel(&dir);
-    k.dispatcher().then_err(
-        "refund-agent",
-        Err(DispatchError::Transient {
-            agent: "refund-agent".into(),
-            reason: "still running".into(),
-        }),
-    );
+    k.dispatcher().no_answer("refund-agent", "still running");
     let task = k.submit(spec("refund"), 1).unwrap();
     k.run_until_idle(2).unwrap();
     let live = k.task(&task).unwrap().dispatch.unwrap();
@@ -197,13 +173,7 @@ fn a_turn_longer_than_the_lease_keeps_its_job_for_its_whole_time_limit() {
     );
     // The agent may run 20 s; its turn is still going (the dispatcher has not answered).
     *k.dispatcher().agent_limit_ms.lock().unwrap() = Some(20_000);
-    k.dispatcher().then_err(
-        "refund-agent",
-        Err(DispatchError::Transient {
-            agent: "refund-agent".into(),
-            reason: "still running".into(),
-        }),
-    );
+    k.dispatcher().no_answer("refund-agent", "still running");
     let task = k.submit(spec("refund"), 100).unwrap();
     k.run_until_idle(100).unwrap();
     // Past the 5 s lease but within 20 s + slack: nobody takes the turn over.
