@@ -436,6 +436,13 @@ fn a_shadow_sampled_task_acts_on_the_persons_result_and_flags_divergence() {
     assert_eq!(second["state"], "waiting_for_human", "{}", text(&o2));
     assert_eq!(second["dispatches"], 1);
     assert_eq!(second["shadow"]["shadow"], "recorded", "{second}");
+    assert!(
+        second["waiting_because"]
+            .as_str()
+            .unwrap_or("")
+            .contains("shadow review"),
+        "{second}"
+    );
     let id = second["id"].as_str().unwrap();
     let take = p.silo(&["task", "take", id, "--operator", "alice"]);
     assert!(take.status.success(), "{}", text(&take));

@@ -173,6 +173,10 @@ pub struct TaskView {
     pub shadow: ShadowState,
     /// A result waiting for a decision (state `deciding`).
     pub pending: Option<PendingResult>,
+    /// Why the task went to a human pool (offline agent, escalation, 400, shadow review),
+    /// while it waits there or is with an operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_because: Option<String>,
     /// The final summary or reason, once finished.
     pub outcome: Option<String>,
     /// How many events were applied.

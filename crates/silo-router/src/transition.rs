@@ -182,6 +182,7 @@ pub fn create(id: TaskId, event: &Event) -> Result<(TaskView, Effect), Transitio
             ShadowState::Off
         },
         pending: None,
+        waiting_because: None,
         outcome: None,
         version: 1,
     };
@@ -234,10 +235,23 @@ pub fn apply(view: &TaskView, event: &Event) -> Result<(TaskView, Effect), Trans
                 result: result.clone(),
             });
         }
-        Event::Routed { run, .. } | Event::Escalated { run, .. } => {
+        Event::Routed { run, .. } => {
             next.run = run.clone();
             next.pending = None;
             next.operator = None;
+            next.waiting_because = None;
+        }
+        Event::Escalated {
+            run,
+            from,
+            human,
+            reason,
+            ..
+        } => {
+            next.run = run.clone();
+            next.pending = None;
+            next.operator = None;
+            next.waiting_because = human.then(|| format!("from `{from}`: {reason}"));
         }
         Event::HumanAssigned { operator } => next.operator = Some(operator.clone()),
         Event::HumanResult {
@@ -268,6 +282,7 @@ pub fn apply(view: &TaskView, event: &Event) -> Result<(TaskView, Effect), Trans
     }
     if next.state.is_terminal() {
         next.pending = None;
+        next.waiting_because = None;
     }
     Ok((next, rule.effect))
 }

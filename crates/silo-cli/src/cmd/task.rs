@@ -246,7 +246,10 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
                         t.id,
                         t.spec.customer,
                         t.spec.case,
-                        t.run.summary.as_deref().unwrap_or("")
+                        t.waiting_because
+                            .as_deref()
+                            .or(t.run.summary.as_deref())
+                            .unwrap_or("")
                     );
                 }
             }

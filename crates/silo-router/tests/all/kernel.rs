@@ -72,6 +72,12 @@ fn an_offline_agent_sends_the_task_to_its_human_pool() {
     );
     let view = k.task(&task).unwrap();
     assert_eq!(view.state, State::WaitingForHuman);
+    // The inbox says why it came.
+    let why = view.waiting_because.unwrap();
+    assert!(
+        why.contains("refund-agent") && why.contains("offline"),
+        "{why}"
+    );
     let inbox = k.inbox("support-humans").unwrap();
     assert_eq!(inbox.iter().map(|t| &t.id).collect::<Vec<_>>(), [&task]);
     match &crate::support::events(&k, &task)[1] {
@@ -93,6 +99,7 @@ fn an_offline_agent_sends_the_task_to_its_human_pool() {
         .unwrap();
     k.run_until_idle(12).unwrap();
     assert_eq!(k.task(&task).unwrap().state, State::Completed);
+    assert_eq!(k.task(&task).unwrap().waiting_because, None);
 
     k.set_online("refund-agent", true, 20).unwrap();
     let second = k.submit(spec("refund"), 20).unwrap();
