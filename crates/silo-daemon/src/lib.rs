@@ -91,6 +91,41 @@ pub struct Daemon {
     stop: Arc<AtomicBool>,
     /// Bumped after each step and each API write, to wake event streams.
     appended: Arc<watch::Sender<u64>>,
+    /// Wakes idle workers when there may be new work (a submission, a signal, a step).
+    work: Arc<WorkBell>,
+}
+
+/// A generation counter idle workers wait on, so new work starts at once instead of at
+/// the next poll.
+#[derive(Debug, Default)]
+struct WorkBell {
+    generation: std::sync::Mutex<u64>,
+    rung: std::sync::Condvar,
+}
+
+impl WorkBell {
+    fn ring(&self) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *g = g.wrapping_add(1);
+        self.rung.notify_all();
+    }
+
+    /// Waits up to `timeout` unless the bell rang since `seen`; returns the generation now.
+    fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        let g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        if *g != seen {
+            return *g;
+        }
+        let (g, _) = self
+            .rung
+            .wait_timeout(g, timeout)
+            .unwrap_or_else(|e| e.into_inner());
+        *g
+    }
+
+    fn now(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl std::fmt::Debug for Daemon {
@@ -209,11 +244,14 @@ impl Daemon {
             intake: Arc::new(intake),
             stop: Arc::new(AtomicBool::new(false)),
             appended: Arc::new(watch::channel(0).0),
+            work: Arc::default(),
         }
     }
 
+    /// Something was written: event streams look again, idle workers look for work.
     fn wake_streams(&self) {
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        self.work.ring();
     }
 
     /// Starts `workers` threads stepping the queue; they run until the process ends.
@@ -222,16 +260,23 @@ impl Daemon {
             let kernel = self.kernel.clone();
             let stop = self.stop.clone();
             let appended = self.appended.clone();
+            let work = self.work.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("silo-worker-{i}"))
                 .spawn(move || {
+                    let mut seen = work.now();
                     while !stop.load(Ordering::Acquire) {
                         match kernel.step(now()) {
                             Ok(Some(report)) => {
                                 tracing::info!(task = %report.job.task, "step done");
                                 appended.send_modify(|n| *n = n.wrapping_add(1));
+                                // A step may queue the next one (a decision, a hand-off).
+                                work.ring();
+                                seen = work.now();
                             }
-                            Ok(None) => std::thread::sleep(IDLE_POLL),
+                            // Idle: until new work is announced, or the next poll (jobs of
+                            // other processes and expiring leases are only seen by polling).
+                            Ok(None) => seen = work.wait(seen, IDLE_POLL),
                             Err(e) => {
                                 tracing::error!(error = %e, "kernel step failed");
                                 std::thread::sleep(IDLE_POLL);
