@@ -17,6 +17,8 @@ use crate::task::TaskView;
 /// Dispatches turns to cells.
 pub struct CellDispatcher {
     agents_dir: PathBuf,
+    data_dir: PathBuf,
+    run_dir: PathBuf,
     host: Box<dyn Fn() -> Result<Host, InvokeError> + Send + Sync>,
 }
 
@@ -30,13 +32,19 @@ impl std::fmt::Debug for CellDispatcher {
 
 impl CellDispatcher {
     /// Agents are the folders of `agents_dir`; `host` gives each turn its host settings
-    /// (data and run directories, the `silo` binary, the LLM upstream).
+    /// (the `silo` binary, the LLM upstream, …) for the data directory `data_dir` (key
+    /// store, scratch storage) and the cell run directory `run_dir` (registry), which
+    /// revocations, signals and clean-up use without building a host.
     pub fn new(
         agents_dir: &Path,
+        data_dir: &Path,
+        run_dir: &Path,
         host: impl Fn() -> Result<Host, InvokeError> + Send + Sync + 'static,
     ) -> Self {
         Self {
             agents_dir: agents_dir.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            run_dir: run_dir.to_path_buf(),
             host: Box::new(host),
         }
     }
@@ -100,15 +108,6 @@ pub fn agent_result(outcome: Option<&Outcome>, cell_exit: u8) -> AgentResult {
     }
 }
 
-impl CellDispatcher {
-    fn host_for(&self, agent: &str) -> Result<Host, DispatchError> {
-        (self.host)().map_err(|e| DispatchError::Transient {
-            agent: agent.to_string(),
-            reason: e.to_string(),
-        })
-    }
-}
-
 impl Dispatcher for CellDispatcher {
     fn turn_ids(&self, task: &TaskView, _n: u32) -> Result<TurnIds, DispatchError> {
         let jti = silo_keys::new_jti().map_err(|e| DispatchError::Transient {
@@ -126,8 +125,7 @@ impl Dispatcher for CellDispatcher {
             agent: String::new(),
             reason,
         };
-        let host = self.host_for("")?;
-        let keys = silo_invoke::open_keys(&host.data_dir).map_err(|e| transient(e.to_string()))?;
+        let keys = silo_invoke::open_keys(&self.data_dir).map_err(|e| transient(e.to_string()))?;
         keys.revoke_task_key(jti, silo_keys::now_unix())
             .map(|_| ())
             .map_err(|e| transient(e.to_string()))
@@ -147,8 +145,7 @@ impl Dispatcher for CellDispatcher {
             agent: task.run.agent.clone(),
             reason,
         };
-        let host = self.host_for(&task.run.agent)?;
-        let kv = silo_membrane::SqliteKv::open(&silo_membrane::Services::db_path(&host.data_dir))
+        let kv = silo_membrane::SqliteKv::open(&silo_membrane::Services::db_path(&self.data_dir))
             .map_err(|e| failed(e.to_string()))?;
         silo_membrane::KvStore::collect(&kv, scope, silo_membrane::OUTPUT_PREFIX)
             .map(|_| ())
@@ -156,13 +153,12 @@ impl Dispatcher for CellDispatcher {
     }
 
     fn signal(&self, cell: &str, signal: Signal) -> Result<bool, DispatchError> {
-        let host = self.host_for("")?;
         let failed = |reason: String| DispatchError::Failed {
             agent: String::new(),
             reason,
         };
         let registry =
-            silo_cell::Registry::open(&host.run_dir).map_err(|e| failed(e.to_string()))?;
+            silo_cell::Registry::open(&self.run_dir).map_err(|e| failed(e.to_string()))?;
         if registry.get(cell).is_err() {
             return Ok(false);
         }
@@ -184,7 +180,10 @@ impl Dispatcher for CellDispatcher {
             agent: agent.to_string(),
             reason,
         };
-        let host = self.host_for(agent)?;
+        let host = (self.host)().map_err(|e| DispatchError::Transient {
+            agent: agent.to_string(),
+            reason: e.to_string(),
+        })?;
         let record = task.dispatch.as_ref();
         // The previous turn's summary (an escalation's reason and recommendation) travels
         // with the input, under `handoff`; the run itself stays with the router.

@@ -84,18 +84,7 @@ const LIVE: &[State] = &[
     WithHuman,
     Paused,
 ];
-const ANY: &[State] = &[
-    Queued,
-    Dispatched,
-    Deciding,
-    WaitingForHuman,
-    WithHuman,
-    Paused,
-    Completed,
-    Failed,
-    Aborted,
-    TimedOut,
-];
+const ANY: &[State] = &State::ALL;
 
 const fn rule(from: &'static [State], on: EventKind, to: Next, effect: Effect) -> Rule {
     Rule {

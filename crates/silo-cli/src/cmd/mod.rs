@@ -42,21 +42,36 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// The host settings of one agent invocation: this data directory and run directory, the
-/// running `silo` binary as the cell supervisor, the project's policy file, and the LLM
-/// upstream and SMTP relay (environment first, then the project file). Shared by
-/// `silo run` and every router turn.
+/// Fills the business database from the project's `seed`, once, before anything opens it
+/// (an empty one would otherwise get the built-in demo customers).
+pub fn seed(ctx: &crate::Ctx) -> anyhow::Result<()> {
+    if let Some(seed) = &ctx.config.seed {
+        silo_membrane::Services::seed_business_db(&ctx.data_dir, seed)?;
+    }
+    Ok(())
+}
+
+/// [`seed`], then the host settings of one invocation ([`turn_host`]): for a command that
+/// makes one (`silo run`, `silo task act`).
 pub fn host(
     ctx: &crate::Ctx,
     run_dir: &std::path::Path,
     audit_durability: silo_audit::Durability,
 ) -> anyhow::Result<silo_invoke::Host> {
+    seed(ctx)?;
+    turn_host(ctx, run_dir, audit_durability)
+}
+
+/// The host settings of one agent invocation: this data directory and run directory, the
+/// running `silo` binary as the cell supervisor, the project's policy file, and the LLM
+/// upstream and SMTP relay (environment first, then the project file). Every router turn
+/// makes one; the router seeds the business database once, when it starts.
+pub fn turn_host(
+    ctx: &crate::Ctx,
+    run_dir: &std::path::Path,
+    audit_durability: silo_audit::Durability,
+) -> anyhow::Result<silo_invoke::Host> {
     use anyhow::Context;
-    // The project's business data goes in before anything opens the database (an empty
-    // one would otherwise get the built-in demo customers).
-    if let Some(seed) = &ctx.config.seed {
-        silo_membrane::Services::seed_business_db(&ctx.data_dir, seed)?;
-    }
     let smtp = match silo_membrane::connectors::smtp::SmtpConfig::from_env()
         .context("SILO_SMTP_URL / SILO_SMTP_FROM")?
     {

@@ -307,8 +307,10 @@ pub(crate) fn kernel(
     let host_ctx = ctx.clone();
     // One membrane runtime for every turn of this process, not one started per turn.
     let runtime = silo_invoke::shared_runtime()?;
-    let dispatcher = CellDispatcher::new(agents, move || {
-        let mut host = crate::cmd::host(&host_ctx, &run_dir, silo_audit::Durability::Disk)
+    crate::cmd::seed(ctx)?;
+    let cells_dir = run_dir.clone();
+    let dispatcher = CellDispatcher::new(agents, &ctx.data_dir, &cells_dir, move || {
+        let mut host = crate::cmd::turn_host(&host_ctx, &run_dir, silo_audit::Durability::Disk)
             .map_err(|e| silo_invoke::InvokeError::Invalid(format!("{e:#}")))?;
         host.runtime = Some(runtime);
         host.warm = true;
