@@ -15,11 +15,8 @@
 //! Append-only: triggers abort any `UPDATE` or `DELETE` on entries and checkpoints. Someone
 //! with write access to the file can drop them; that is what verification is for.
 
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
@@ -33,7 +30,7 @@ use crate::store::{AuditStore, IndexColumns, Receipt, StoreError, StoredRow};
 use crate::timestamp::Timestamp;
 
 /// How long a writer waits for another process's write transaction.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub use silo_sqlite::BUSY_TIMEOUT;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_entries (
@@ -74,6 +71,16 @@ const ROW_COLUMNS: &str = "seq, body, hash, time_us, task, agent, customer, acti
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: PathBuf,
+}
+
+fn open_error(e: silo_sqlite::OpenError) -> StoreError {
+    match e {
+        silo_sqlite::OpenError::Io { path, source } => StoreError::Io { path, source },
+        other => StoreError::Backend {
+            context: other.context(),
+            source: Box::new(other),
+        },
+    }
 }
 
 fn backend(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -117,51 +124,19 @@ impl SqliteStore {
 
     /// Opens the database at `path` with the given durability.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|source| StoreError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-        }
-        let existed = path.exists();
-        let conn = Connection::open(path).map_err(backend("opening the database"))?;
-        if !existed {
-            // Owner-only, like the key; SQLite gives the `-wal` and `-shm` files the
-            // database file's mode, so they follow.
-            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|source| {
-                StoreError::Io {
-                    path: path.to_owned(),
-                    source,
-                }
-            })?;
-        }
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(backend("setting the busy timeout"))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(backend("enabling WAL"))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend {
-                context: "enabling WAL",
-                source: format!("journal mode is `{mode}`").into(),
-            });
-        }
-        // FULL: fsync the WAL at every commit, so an append is durable when it returns.
+        // Owner-only like the key, WAL; FULL fsyncs the WAL at every commit, so an
+        // append is durable when it returns.
+        let synchronous = match durability {
+            Durability::Disk => silo_sqlite::Synchronous::Full,
+            Durability::Process => silo_sqlite::Synchronous::Normal,
+        };
+        let conn = silo_sqlite::open(path, synchronous).map_err(open_error)?;
         // A 16 MiB page cache and a 4096-page auto-checkpoint keep the five indexes' pages
         // hot and amortise WAL checkpoints over many batches.
-        let synchronous = match durability {
-            Durability::Disk => "FULL",
-            Durability::Process => "NORMAL",
-        };
-        conn.execute_batch(&format!(
-            "PRAGMA synchronous = {synchronous};
-             PRAGMA cache_size = -16384;
-             PRAGMA wal_autocheckpoint = 4096;"
-        ))
+        conn.execute_batch(
+            "PRAGMA cache_size = -16384;
+             PRAGMA wal_autocheckpoint = 4096;",
+        )
         .map_err(backend("setting pragmas"))?;
         conn.execute_batch(SCHEMA)
             .map_err(backend("creating the schema"))?;
@@ -486,7 +461,7 @@ mod tests {
         assert_eq!(mode, "wal");
         use std::os::unix::fs::MetadataExt;
         for file in ["audit.db", "audit.db-wal", "audit.db-shm"] {
-            let meta = fs::metadata(dir.path().join(file)).unwrap();
+            let meta = std::fs::metadata(dir.path().join(file)).unwrap();
             assert_eq!(meta.mode() & 0o777, 0o600, "{file}");
         }
         let upd = conn.execute("UPDATE audit_entries SET decision = 'allow'", []);

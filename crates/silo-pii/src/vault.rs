@@ -16,11 +16,10 @@
 //! on one file never hand out the same number twice.
 
 use std::collections::HashMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -40,7 +39,7 @@ pub const VAULT_FILE: &str = "vault.db";
 /// The longest task id accepted.
 pub const MAX_TASK_LEN: usize = 256;
 /// How long a writer waits for another process's transaction.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub use silo_sqlite::BUSY_TIMEOUT;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pii_tenants (
@@ -115,25 +114,15 @@ impl Vault {
             })?;
         let master = master_key::load_or_create(dir)?;
         let db = dir.join(VAULT_FILE);
-        // Create the file ourselves so it (and the -wal/-shm files SQLite derives from it)
-        // is 0600 whatever the umask.
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&db)
-            .map_err(|source| PiiError::Io {
+        // Owner-only file (its -wal/-shm follow), WAL, durable at commit.
+        let conn = silo_sqlite::open(&db, silo_sqlite::Synchronous::Full).map_err(|e| match e {
+            silo_sqlite::OpenError::Io { path, source } => PiiError::Io { path, source },
+            silo_sqlite::OpenError::Sqlite { context, source } => storage(context)(source),
+            e @ silo_sqlite::OpenError::NotWal(_) => PiiError::Io {
                 path: db.clone(),
-                source,
-            })?;
-        let conn = Connection::open(&db).map_err(storage("opening the database"))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(storage("setting the busy timeout"))?;
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
-            .map_err(storage("enabling WAL"))?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(storage("setting synchronous"))?;
+                source: std::io::Error::other(e.to_string()),
+            },
+        })?;
         Vault::with_connection(conn, &master, tenant, Some(dir.to_path_buf()))
     }
 

@@ -10,15 +10,10 @@ pub mod outcomes;
 pub mod smtp;
 pub mod usage;
 
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use rusqlite::Connection;
-
-/// How long a connector waits for another process's write lock on the database.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connector failed. Shown to the host, never to the agent (the agent sees `internal`).
 #[derive(Debug, thiserror::Error)]
@@ -77,25 +72,17 @@ pub(crate) fn open_sqlite(
     path: &Path,
     schema: &str,
 ) -> Result<Mutex<Connection>, ConnectorError> {
-    if let Some(dir) = path.parent() {
-        // Owner only: these databases hold customer records, refunds and task state.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| ConnectorError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-    }
-    let conn = Connection::open(path).map_err(sqlite_err(connector, "opening the database"))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(sqlite_err(connector, "setting the busy timeout"))?;
-    let _mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(sqlite_err(connector, "enabling WAL"))?;
-    conn.execute_batch("PRAGMA synchronous = FULL;")
-        .map_err(sqlite_err(connector, "setting pragmas"))?;
+    // Owner only: these databases hold customer records, refunds and task state.
+    let conn = silo_sqlite::open(path, silo_sqlite::Synchronous::Full).map_err(|e| match e {
+        silo_sqlite::OpenError::Io { path, source } => ConnectorError::Io { path, source },
+        silo_sqlite::OpenError::Sqlite { context, source } => {
+            sqlite_err(connector, context)(source)
+        }
+        e @ silo_sqlite::OpenError::NotWal(_) => ConnectorError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        },
+    })?;
     conn.execute_batch(schema)
         .map_err(sqlite_err(connector, "creating the schema"))?;
     Ok(Mutex::new(conn))

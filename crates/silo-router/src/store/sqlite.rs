@@ -4,11 +4,8 @@
 //! event log append-only. This is the only file that knows about SQLite.
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -16,8 +13,6 @@ use super::{Job, Store, StoreError, StoredEvent, TaskFilter};
 use crate::events::Event;
 use crate::task::{TaskId, TaskView};
 use crate::transition::{self, Effect, JobKind};
-
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS router_tasks (
@@ -96,41 +91,15 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed, in a 0700 directory) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|source| StoreError::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-        }
-        let existed = path.exists();
-        let conn = Connection::open(path).map_err(backend("opening the database"))?;
-        if !existed {
-            // Owner-only: task inputs may hold raw personal data. SQLite gives the `-wal`
-            // and `-shm` files the database file's mode.
-            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|source| {
-                StoreError::Io {
-                    path: path.to_owned(),
-                    source,
-                }
+        // Owner-only (task inputs may hold raw personal data), WAL, durable at commit.
+        let conn =
+            silo_sqlite::open(path, silo_sqlite::Synchronous::Full).map_err(|e| match e {
+                silo_sqlite::OpenError::Io { path, source } => StoreError::Io { path, source },
+                other => StoreError::Backend {
+                    context: other.context(),
+                    source: Box::new(other),
+                },
             })?;
-        }
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(backend("setting the busy timeout"))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(backend("enabling WAL"))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend {
-                context: "enabling WAL",
-                source: format!("journal mode is `{mode}`").into(),
-            });
-        }
-        conn.execute_batch("PRAGMA synchronous = FULL;")
-            .map_err(backend("setting pragmas"))?;
         conn.execute_batch(SCHEMA)
             .map_err(backend("creating the schema"))?;
         // Stores made before jobs named their holder gain the column.
