@@ -131,18 +131,19 @@ impl Project {
     /// Submits `flow` with `plan`; the task as JSON.
     fn run(&self, plan: &str) -> (Output, Value) {
         let input = format!(r#"{{"plan": {plan}}}"#);
-        let o = self.silo(&[
-            "task",
-            "submit",
-            "--workflow",
-            "flow",
-            "--customer",
-            "cus_001",
-            "--case",
-            "case_001",
-            "--input",
-            &input,
-        ]);
+        self.submit(&["--workflow", "flow"], "case_001", &input)
+    }
+
+    /// Submits a task for `agent` on `case` with `input`; the task as JSON.
+    fn submit_agent(&self, agent: &str, case: &str, input: &str) -> (Output, Value) {
+        self.submit(&["--agent", agent], case, input)
+    }
+
+    fn submit(&self, entry: &[&str], case: &str, input: &str) -> (Output, Value) {
+        let mut args = vec!["task", "submit"];
+        args.extend_from_slice(entry);
+        args.extend(["--customer", "cus_001", "--case", case, "--input", input]);
+        let o = self.silo(&args);
         let task = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
         (o, task)
     }
@@ -412,22 +413,7 @@ fn a_shadow_sampled_task_acts_on_the_persons_result_and_flags_divergence() {
     }
     // Every second task is sampled.
     let p = Project::with("router: { shadow: { one_in: 2 } }\n");
-    let submit = |case: &str| {
-        let o = p.silo(&[
-            "task",
-            "submit",
-            "--agent",
-            "closer-agent",
-            "--customer",
-            "cus_001",
-            "--case",
-            case,
-            "--input",
-            "{}",
-        ]);
-        let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        (o, t)
-    };
+    let submit = |case: &str| p.submit_agent("closer-agent", case, "{}");
     let (o1, first) = submit("case_001");
     let (o2, second) = submit("case_002");
     // The first is not sampled: the agent's result acts.
@@ -490,19 +476,11 @@ fn a_policy_kill_on_a_refusal_kills_the_live_cell_and_fails_the_task() {
     )
     .unwrap();
     let start = std::time::Instant::now();
-    let o = p.silo(&[
-        "task",
-        "submit",
-        "--agent",
+    let (o, t) = p.submit_agent(
         "greedy-agent",
-        "--customer",
-        "cus_001",
-        "--case",
         "case_001",
-        "--input",
         r#"{"plan": {"greedy-agent": "refund:50000"}}"#,
-    ]);
-    let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    );
     assert_eq!(t["state"], "failed", "{}", text(&o));
     assert!(
         t["outcome"]
@@ -521,19 +499,11 @@ fn a_policy_kill_on_a_refusal_kills_the_live_cell_and_fails_the_task() {
         text(&audit)
     );
     // Recording "done" before the forbidden call does not save the turn.
-    let o = p.silo(&[
-        "task",
-        "submit",
-        "--agent",
+    let (o, t) = p.submit_agent(
         "greedy-agent",
-        "--customer",
-        "cus_001",
-        "--case",
         "case_003",
-        "--input",
         r#"{"plan": {"greedy-agent": "done-then-refund:50000"}}"#,
-    ]);
-    let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    );
     assert_eq!(t["state"], "failed", "{}", text(&o));
     assert!(
         t["outcome"]
@@ -543,19 +513,11 @@ fn a_policy_kill_on_a_refusal_kills_the_live_cell_and_fails_the_task() {
         "{t}"
     );
     // Within its limit, the same agent is not killed.
-    let ok = p.silo(&[
-        "task",
-        "submit",
-        "--agent",
+    let (ok, t) = p.submit_agent(
         "greedy-agent",
-        "--customer",
-        "cus_001",
-        "--case",
         "case_002",
-        "--input",
         r#"{"plan": {"greedy-agent": "refund:500"}}"#,
-    ]);
-    let t: Value = serde_json::from_slice(&ok.stdout).unwrap_or(Value::Null);
+    );
     assert_eq!(t["state"], "completed", "{}", text(&ok));
 }
 
@@ -596,17 +558,7 @@ fn a_deployed_version_serves_the_next_turn_and_the_old_one_is_kept() {
         .unwrap();
     assert_eq!(closer["version"], "2.0.0");
     // The next turn runs the new version.
-    let o = p.silo(&[
-        "task",
-        "submit",
-        "--agent",
-        "closer-agent",
-        "--customer",
-        "cus_001",
-        "--case",
-        "case_001",
-    ]);
-    let t: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    let (o, t) = p.submit_agent("closer-agent", "case_001", "{}");
     assert_eq!(t["outcome"], "closed by v2", "{}", text(&o));
     // The same content again changes nothing; the first version is kept for a rollback.
     let again = p.silo(&["agent", "deploy", src_arg]);
