@@ -74,7 +74,7 @@ def router(silo, work, agent, n, workers):
     log = open(os.path.join(work, f"serve-{agent}.log"), "w")
     serve = subprocess.Popen(
         [silo, "--data-dir", os.path.join(work, f"data-serve-{agent}"), "serve",
-         "--listen", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--listen", f"127.0.0.1:{port}", "--no-console", "--workers", str(workers),
          "--agents", os.path.join(work, "agents"), "--run-dir", os.path.join(work, "run")],
         stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -13,6 +13,9 @@ use crate::timestamp::Timestamp;
 pub struct Query {
     /// Only this task.
     pub task: Option<TaskId>,
+    /// Only this task and its sub-tasks (`<task>.<anything>`: a router task's agent turns
+    /// and operator actions).
+    pub task_family: Option<TaskId>,
     /// Only this agent.
     pub agent: Option<AgentName>,
     /// Only this customer token.
@@ -51,7 +54,14 @@ impl Query {
         fn eq<T: PartialEq>(want: &Option<T>, have: &Option<T>) -> bool {
             want.is_none() || want == have
         }
+        let in_family = |family: &TaskId| {
+            entry.task.as_ref().is_some_and(|t| {
+                let (t, f) = (t.as_str(), family.as_str());
+                t == f || t.strip_prefix(f).is_some_and(|rest| rest.starts_with('.'))
+            })
+        };
         eq(&self.task, &entry.task)
+            && self.task_family.as_ref().is_none_or(in_family)
             && eq(&self.agent, &entry.agent)
             && eq(&self.customer, &entry.customer)
             && self.action.as_ref().is_none_or(|a| *a == entry.action)

@@ -316,6 +316,21 @@ impl AuditStore for SqliteStore {
     fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
         let mut sql = String::from("SELECT seq, body FROM audit_entries WHERE 1 = 1");
         let mut args: Vec<Value> = Vec::new();
+        if let Some(t) = &query.task_family {
+            // `task = ?` or `task` starts with `<task>.`: a range, so the index serves it
+            // (`/` sorts right after `.`).
+            let family = t.to_string();
+            args.push(Value::Text(family.clone()));
+            args.push(Value::Text(format!("{family}.")));
+            args.push(Value::Text(format!("{family}/")));
+            let n = args.len();
+            sql.push_str(&format!(
+                " AND (task = ?{} OR (task >= ?{} AND task < ?{}))",
+                n - 2,
+                n - 1,
+                n
+            ));
+        }
         let mut filter = |column: &str, op: &str, value: Value| {
             args.push(value);
             sql.push_str(&format!(" AND {column} {op} ?{}", args.len()));

@@ -65,6 +65,9 @@ enum Command {
     /// Submit tasks to the router kernel; read tasks, events and the human inbox.
     #[command(subcommand)]
     Task(cmd::task::TaskCmd),
+    /// Operator accounts for the console (`silo serve`): add, remove, list.
+    #[command(subcommand)]
+    Operator(cmd::operator::OperatorCmd),
     /// Stop, continue or kill a task and its live cell (audited in the router's events).
     Signal(Box<cmd::signal::SignalArgs>),
     /// Run one agent invocation end to end (cell + membrane + keys + audit), no router.
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(*a, &ctx),
         Command::Signal(a) => cmd::signal::run(*a, &ctx),
         Command::Task(c) => cmd::task::run(c, &ctx),
+        Command::Operator(c) => cmd::operator::run(c, &ctx),
         Command::Agent(c) => cmd::agent::run(c, &ctx),
         Command::Serve(a) => cmd::serve::run(*a, &ctx),
         Command::Demo(a) => cmd::demo::run(*a, &ctx),

@@ -30,7 +30,14 @@ fn start(data: &Path, run: &Path) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_silo"))
         .arg("--data-dir")
         .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--lease-secs", "2"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-console",
+            "--lease-secs",
+            "2",
+        ])
         .args(["--agents", AGENTS])
         .env("SILO_RUN_DIR", run)
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))

@@ -674,7 +674,7 @@ fn a_running_daemon_picks_up_a_changed_policy_at_the_next_turn() {
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_silo"))
         .arg("--config")
         .arg(p.root.join("silo.yaml"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-console"])
         .env("SILO_RUN_DIR", p.root.join("run"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -1,8 +1,9 @@
 //! silo-config owns the project configuration file, `silo.yaml`: where the agent folders,
 //! workflow files, business seed data and silo's own data directory are, the routing
 //! table (routes, human pools), the router's limits (redirects, leases, stage timeouts,
-//! shadow sampling), the daemon's listen address and cell pool, and the connectors (LLM
-//! upstream, SMTP relay). Every field has a default that works, so a project without the
+//! shadow sampling), the daemon's listen addresses (task API, console) and cell pool, the
+//! connectors (LLM upstream, SMTP relay), and the human operators (pool, capabilities,
+//! admin). Every field has a default that works, so a project without the
 //! file runs as if it had an empty one. Parsing is strict: an unknown field, a bad value
 //! or a wrong type is an error naming the file, the line and column, and the field.
 //!
@@ -97,6 +98,8 @@ pub struct Serve {
     pub listen: SocketAddr,
     /// Cells run at once.
     pub workers: usize,
+    /// Where the operator console listens (loopback only).
+    pub console: SocketAddr,
 }
 
 /// An OpenAI-compatible LLM upstream, reached only by the membrane.
@@ -126,6 +129,8 @@ pub struct Operator {
     /// Their base key's capabilities, as in an `agent.yaml` (checked by the key crate when
     /// a key is minted).
     pub capabilities: serde_norway::Value,
+    /// May use the console's admin pages (agents, live cells, audit browser).
+    pub admin: bool,
 }
 
 /// A project's configuration, with every path resolved against the file's folder.

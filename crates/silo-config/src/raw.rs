@@ -73,6 +73,8 @@ struct RawOperator {
     pool: String,
     #[serde(default)]
     capabilities: Option<serde_norway::Value>,
+    #[serde(default)]
+    admin: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +139,7 @@ struct RawShadow {
 #[serde(deny_unknown_fields)]
 struct RawServe {
     listen: Option<SocketAddr>,
+    console: Option<SocketAddr>,
     #[serde(default, deserialize_with = "workers")]
     workers: Option<usize>,
 }
@@ -283,6 +286,10 @@ impl RawConfig {
                     .listen
                     .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8700))),
                 workers: self.serve.workers.unwrap_or(2),
+                console: self
+                    .serve
+                    .console
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8701))),
             },
             llm: self.llm.map(|l| Llm {
                 url: l.url,
@@ -304,6 +311,7 @@ impl RawConfig {
                         Operator {
                             pool: op.pool,
                             capabilities,
+                            admin: op.admin,
                         },
                     )
                 })

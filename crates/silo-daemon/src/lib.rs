@@ -248,6 +248,22 @@ impl Daemon {
         }
     }
 
+    /// The kernel the workers step (for the operator console beside the API).
+    pub fn kernel(&self) -> Arc<DaemonKernel> {
+        self.kernel.clone()
+    }
+
+    /// A function that tells event streams and idle workers that something changed; for
+    /// whatever else writes to the kernel in this process (the console).
+    pub fn notifier(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let appended = self.appended.clone();
+        let work = self.work.clone();
+        Arc::new(move || {
+            appended.send_modify(|n| *n = n.wrapping_add(1));
+            work.ring();
+        })
+    }
+
     /// Something was written: event streams look again, idle workers look for work.
     fn wake_streams(&self) {
         self.appended.send_modify(|n| *n = n.wrapping_add(1));

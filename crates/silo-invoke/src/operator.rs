@@ -50,6 +50,9 @@ pub struct OperatorCall {
     pub path: String,
     /// The JSON body, for `POST`.
     pub body: Option<Value>,
+    /// The agent folder whose `templates/` the operator's messages use (the folder of the
+    /// agent that last had the task); `None`: no templates.
+    pub agent_dir: Option<PathBuf>,
 }
 
 /// The membrane's answer and the audit entries the action caused.
@@ -119,7 +122,10 @@ pub fn operator_call(mut host: Host, call: &OperatorCall) -> Result<OperatorRepl
     let sockets = host.run_dir.join("sockets");
     std::fs::create_dir_all(&sockets).map_err(io("create the socket folder", sockets.clone()))?;
     let socket = sockets.join(format!("{session}.sock"));
-    let binding = CellBinding::new(session.as_str())?;
+    let mut binding = CellBinding::new(session.as_str())?;
+    if let Some(dir) = &call.agent_dir {
+        binding = binding.with_agent_dir(dir);
+    }
     let request = http_request(call, &base_key, &task_key)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

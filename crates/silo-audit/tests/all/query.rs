@@ -126,3 +126,46 @@ fn entries_come_back_with_every_field() {
     assert_eq!(e.detail.get("n"), Some(&serde_json::json!(19)));
     assert_eq!(e.rule.unwrap().as_str(), "refund.max_cents");
 }
+
+#[test]
+fn a_task_family_is_the_task_and_its_dotted_children_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = silo_audit::AuditLog::open(dir.path()).unwrap();
+    let tasks = [
+        "task-1",      // 0: the router task itself
+        "task-1.1",    // 1: its first agent turn
+        "task-1.op-3", // 2: an operator action
+        "task-10",     // 3: another task whose id starts the same
+        "task-1-x",    // 4: likewise
+        "task-2.1",    // 5: another task's turn
+        "task-1.2",    // 6: its second turn
+        "task-1/",     // 7: sorts right after the family's range
+    ];
+    let drafts = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| crate::support::draft(i as u64).task(TaskId::new(*t).unwrap()))
+        .collect();
+    log.append_batch(drafts).unwrap();
+    let family = |t: &str| {
+        seqs(
+            log.query(&Query {
+                task_family: Some(TaskId::new(t).unwrap()),
+                ..Query::all()
+            })
+            .unwrap(),
+        )
+    };
+    assert_eq!(family("task-1"), vec![0, 1, 2, 6]);
+    assert_eq!(family("task-10"), vec![3]);
+    assert_eq!(family("task-1.1"), vec![1]);
+    assert!(family("task-3").is_empty());
+    // The filter also holds when the store's index is bypassed.
+    let q = Query {
+        task_family: Some(TaskId::new("task-1").unwrap()),
+        ..Query::all()
+    };
+    let all = log.query(&Query::all()).unwrap();
+    let kept: Vec<u64> = all.iter().filter(|e| q.matches(e)).map(|e| e.seq).collect();
+    assert_eq!(kept, vec![0, 1, 2, 6]);
+}

@@ -53,6 +53,10 @@ pub enum AuditCmd {
         /// Task id.
         #[arg(long)]
         task: Option<TaskId>,
+        /// A router task and everything under it: its agents' turns (`ID.1`, `ID.2`, …)
+        /// and its operators' actions (`ID.op-…`).
+        #[arg(long, value_name = "TASK")]
+        family: Option<TaskId>,
         /// Agent name.
         #[arg(long)]
         agent: Option<AgentName>,
@@ -98,6 +102,7 @@ pub fn run(cmd: AuditCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
         AuditCmd::Tail { n, follow } => tail(&log, ctx, n, follow),
         AuditCmd::Query {
             task,
+            family,
             agent,
             customer,
             action,
@@ -108,6 +113,7 @@ pub fn run(cmd: AuditCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
         } => {
             let query = Query {
                 task,
+                task_family: family,
                 agent,
                 customer,
                 action,

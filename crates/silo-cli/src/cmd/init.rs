@@ -70,6 +70,20 @@ serve:
   listen: "127.0.0.1:8700"
   # Cells run at once.
   workers: 2
+  # Where the operators' web console listens (loopback only; `silo serve --no-console`).
+  console: "127.0.0.1:8701"
+
+# People who work the human pools, in the console or with silo task take / act / answer.
+# Each acts through the membrane with a base key of these capabilities; an account to
+# sign in to the console: silo operator add NAME. `admin: true` adds the admin pages.
+# operators:
+#   ana:
+#     pool: human
+#     admin: true
+#     capabilities:
+#       refund: { max_cents: 50000, currency: USD }
+#       data.read: { fields: [id, name, email, tier, orders, history] }
+#       data.write: { ops: [case.add_note] }
 
 # An OpenAI-compatible LLM upstream, reached only by the membrane; default: none (agents
 # run their deterministic path). SILO_LLM_URL / SILO_LLM_API_KEY win over it.

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod init;
 pub mod keys;
 pub mod membrane;
+pub mod operator;
 pub mod pii;
 pub mod policy;
 pub mod run;

@@ -560,6 +560,10 @@ fn act(a: ActArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         method: a.method,
         path: a.path,
         body,
+        agent_dir: task
+            .dispatch
+            .as_ref()
+            .map(|d| ctx.config.agents.join(&d.agent)),
     };
     let reply = silo_invoke::operator_call(host, &call)?;
     if ctx.json {
