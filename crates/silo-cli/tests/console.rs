@@ -477,3 +477,180 @@ fn a_command_past_its_time_limit_is_killed_and_not_waited_for() {
         "took {took:?}"
     );
 }
+
+/// A plain HTTP client for the console, without a browser: keeps the session cookie,
+/// follows no redirect, and reads the CSRF token off each page.
+struct Operator {
+    http: ureq::Agent,
+    base: String,
+    cookie: String,
+}
+
+/// The value of `name="…" value="…"` on a page.
+fn field(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no `{name}` field on the page:\n{page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+impl Operator {
+    fn login(base: &str, name: &str, password: &str) -> Self {
+        let http = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build(),
+        );
+        let mut me = Self {
+            http,
+            base: base.to_string(),
+            cookie: String::new(),
+        };
+        let (_, page, cookies) = me.get("/login");
+        me.cookie = cookies;
+        let token = field(&page, "csrf");
+        let (status, _, cookies) = me.post(
+            "/login",
+            &[("csrf", &token), ("operator", name), ("password", password)],
+        );
+        assert_eq!(status, 303, "{name} could not log in");
+        me.cookie = cookies;
+        me
+    }
+
+    fn cookies(resp: &ureq::http::Response<ureq::Body>) -> String {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+            .filter(|c| !c.ends_with('='))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn get(&self, path: &str) -> (u16, String, String) {
+        let mut resp = self
+            .http
+            .get(&format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .call()
+            .unwrap();
+        let cookies = Self::cookies(&resp);
+        let body = resp.body_mut().read_to_string().unwrap();
+        (resp.status().as_u16(), body, cookies)
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+        let mut resp = self
+            .http
+            .post(&format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send_form(form.iter().copied())
+            .unwrap();
+        let cookies = Self::cookies(&resp);
+        let body = resp.body_mut().read_to_string().unwrap();
+        (resp.status().as_u16(), body, cookies)
+    }
+}
+
+/// Shadow review: with every task sampled, the refund agent's recorded "done" and the
+/// operator's "failed" differ, and the admin page lists the task as a divergence (and
+/// only admins see it). Plain HTTP, no browser: runs wherever cells do.
+#[test]
+fn a_shadow_divergence_shows_on_the_admin_page() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let deadline = Instant::now() + TOTAL;
+    let tmp = tempfile::tempdir().unwrap();
+    let project = project(tmp.path());
+    let config = project.join("silo.yaml");
+    let text = fs::read_to_string(&config).unwrap();
+    assert!(text.contains("router:\n  max_redirects: 3\n"));
+    fs::write(
+        &config,
+        text.replace(
+            "router:\n  max_redirects: 3\n",
+            "router:\n  max_redirects: 3\n  shadow: { one_in: 1 }\n",
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    for (name, password) in OPERATORS {
+        let mut add = silo(&project, &data);
+        add.args(["operator", "add", name, "--password-stdin"]);
+        let done = run_bounded(add, Some(password), until(deadline, 30));
+        assert!(done.success(), "silo operator add {name}:\n{done}");
+    }
+    let serve = serve(&project, &data, tmp.path(), deadline);
+    let api = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let mut created = api
+        .post(&format!("http://{}/v1/tasks", serve.api))
+        .send_json(serde_json::json!({
+            "entry": "refund", "customer": "cus_001", "case": "case-e2e-3",
+            "input": {"message": "My kettle ord_1001 arrived dented, please refund"},
+        }))
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.body_mut().read_json::<serde_json::Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The agent runs, its result is recorded, and the task waits for a person.
+    let state = loop {
+        let task: serde_json::Value = api
+            .get(&format!("http://{}/v1/tasks/{id}", serve.api))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+        let state = task["state"].as_str().unwrap_or("").to_string();
+        if state == "waiting_for_human" || Instant::now() > until(deadline, 90) {
+            break state;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(state, "waiting_for_human", "{}", serve.stderr());
+
+    let base = format!("http://{}", serve.console);
+    let alice = Operator::login(&base, "alice", OPERATORS[0].1);
+    let (_, inbox, _) = alice.get("/inbox");
+    assert!(
+        inbox.contains("shadow"),
+        "the inbox does not say why:\n{inbox}"
+    );
+    let csrf = field(&inbox, "csrf");
+    let (status, _, _) = alice.post(&format!("/tasks/{id}/take"), &[("csrf", &csrf)]);
+    assert_eq!(status, 303);
+    let (status, _, _) = alice.post(
+        &format!("/tasks/{id}/act/complete"),
+        &[
+            ("csrf", &csrf),
+            ("summary", "not a refund case after all"),
+            ("result", "failed"),
+        ],
+    );
+    assert_eq!(status, 303);
+    let (status, admin, _) = alice.get("/admin");
+    assert_eq!(status, 200);
+    let divergences = &admin[admin.find("data-testid=\"divergences\"").unwrap()..];
+    assert!(
+        divergences.contains(&format!("data-task=\"{id}\""))
+            && divergences.contains("done: refunded 4599 cents")
+            && divergences.contains("not a refund case after all"),
+        "the divergence is not listed:\n{divergences}"
+    );
+    // Bob is no admin.
+    let bob = Operator::login(&base, "bob", OPERATORS[1].1);
+    assert_eq!(bob.get("/admin").0, 403);
+    drop(serve);
+}
