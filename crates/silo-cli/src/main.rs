@@ -68,6 +68,9 @@ enum Command {
     /// Operator accounts for the console (`silo serve`): add, remove, list.
     #[command(subcommand)]
     Operator(cmd::operator::OperatorCmd),
+    /// The red-team suite: hostile agents through real cells and the real membrane, and
+    /// legitimate work that must pass; exit 1 on any breach or false positive.
+    Redteam(Box<cmd::redteam::RedteamArgs>),
     /// Stop, continue or kill a task and its live cell (audited in the router's events).
     Signal(Box<cmd::signal::SignalArgs>),
     /// Run one agent invocation end to end (cell + membrane + keys + audit), no router.
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
         Command::Signal(a) => cmd::signal::run(*a, &ctx),
         Command::Task(c) => cmd::task::run(c, &ctx),
         Command::Operator(c) => cmd::operator::run(c, &ctx),
+        Command::Redteam(a) => cmd::redteam::run(*a, &ctx),
         Command::Agent(c) => cmd::agent::run(c, &ctx),
         Command::Serve(a) => cmd::serve::run(*a, &ctx),
         Command::Demo(a) => cmd::demo::run(*a, &ctx),

@@ -10,6 +10,7 @@ pub mod membrane;
 pub mod operator;
 pub mod pii;
 pub mod policy;
+pub mod redteam;
 pub mod run;
 pub mod serve;
 pub mod signal;

@@ -1,0 +1,8 @@
+//! Cases of category `audit`.
+
+use crate::attack::Attack;
+
+/// The cases.
+pub fn cases() -> Vec<Attack> {
+    vec![]
+}
