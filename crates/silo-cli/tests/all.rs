@@ -11,6 +11,7 @@ mod demo;
 mod docs;
 mod init;
 mod pii;
+mod redteam;
 mod run;
 mod serve;
 mod spawn;

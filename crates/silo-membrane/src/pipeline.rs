@@ -21,6 +21,10 @@ pub(crate) struct Call<'a> {
     pub(crate) cell: &'a CellBinding,
     pub(crate) creds: &'a Credentials,
     pub(crate) now: u64,
+    /// Held from the decision of an action a policy rule counts until its usage is
+    /// recorded (or the call ends): no other call can decide on the same counters in
+    /// between (`connectors::usage::UsageGate`).
+    pub(crate) gate: std::cell::RefCell<Option<crate::connectors::usage::GateGuard<'a>>>,
 }
 
 impl Call<'_> {
@@ -46,6 +50,17 @@ impl Call<'_> {
         rec: &mut Record,
         fill: impl FnOnce(&mut Context<'c>),
     ) -> Result<(), ApiError> {
+        if self.services.policy.counts(action) && self.gate.borrow().is_none() {
+            let guard = self.services.usage_gate.enter().map_err(|e| {
+                tracing::error!(error = %e, "usage gate unavailable");
+                rec.decide(AuditDecision::Deny, "membrane.usage_gate");
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the usage counters are unavailable; nothing was done",
+                )
+            })?;
+            *self.gate.borrow_mut() = Some(guard);
+        }
         let mut ctx = Context::new(self.now, self.services.counters.as_ref());
         fill(&mut ctx);
         match self
@@ -128,6 +143,8 @@ impl Call<'_> {
             amount,
             self.now,
         );
+        // Recorded: the next counted action may decide.
+        self.gate.borrow_mut().take();
     }
 }
 
@@ -168,6 +185,7 @@ fn run(
         cell,
         creds: &verified.creds,
         now,
+        gate: std::cell::RefCell::new(None),
     };
     route.handle(&call, &body, rec)
 }

@@ -28,6 +28,8 @@ pub struct Services {
     /// Tasks whose cell the policy ordered killed, with the rule: their turn failed,
     /// whatever the agent recorded before.
     pub(crate) killed: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    /// Held by a counted action from its decision until its usage is recorded.
+    pub(crate) usage_gate: crate::connectors::usage::UsageGate,
 }
 
 /// Kills a cell by id; `true` when it was running.
@@ -59,6 +61,7 @@ impl Services {
             privacy: crate::privacy::Privacy::new(vault),
             kill_switch: None,
             killed: Default::default(),
+            usage_gate: crate::connectors::usage::UsageGate::in_process(),
         }
     }
 
@@ -87,6 +90,9 @@ impl Services {
             privacy,
             kill_switch: None,
             killed: Default::default(),
+            usage_gate: crate::connectors::usage::UsageGate::shared(
+                &data_dir.join("membrane").join("usage.lock"),
+            ),
         })
     }
 

@@ -111,7 +111,13 @@ fn rules() -> Vec<(Rule, String)> {
         ),
         // Issuer numbers start with 2–6; putting that in the pattern keeps long runs of other
         // digits from becoming candidates at all.
-        (Rule::Card, format!(r"{B}[2-6](?:[ \-]?[0-9]){{12,18}}{B}")),
+        (
+            Rule::Card,
+            format!(
+                r"{B}[2-6](?:{sep}{{0,2}}[0-9]){{12,18}}{B}",
+                sep = crate::known::DIGIT_SEP
+            ),
+        ),
         (
             Rule::Ssn,
             format!(r"{B}(?:[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}|[0-9]{{3}} [0-9]{{2}} [0-9]{{4}}){B}"),
@@ -119,11 +125,17 @@ fn rules() -> Vec<(Rule, String)> {
         (Rule::SsnPlain, format!(r"{B}[0-9]{{9}}{B}")),
         (
             Rule::PhoneInternational,
-            r"\+[0-9](?:[ .\-]?\(?[0-9]\)?){6,14}".into(),
+            format!(
+                r"\+[0-9](?:{sep}?\(?[0-9]\)?){{6,14}}",
+                sep = crate::known::DIGIT_SEP
+            ),
         ),
         (
             Rule::PhoneNanp,
-            r"(?:\+?1[ .\-]?)?(?:\([0-9]{3}\)[ ]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}".into(),
+            format!(
+                r"(?:\+?1{sep}?)?(?:\([0-9]{{3}}\){sep}?|[0-9]{{3}}{sep})[0-9]{{3}}{sep}[0-9]{{4}}",
+                sep = crate::known::DIGIT_SEP
+            ),
         ),
         (Rule::PhonePlain, format!(r"{B}1?[0-9]{{10}}{B}")),
         (
@@ -446,7 +458,10 @@ fn card_end(text: &str, start: usize, end: usize) -> Option<usize> {
         .bytes()
         .enumerate()
         .filter(|&(i, b)| {
-            b.is_ascii_digit() && matches!(m.as_bytes().get(i + 1), None | Some(b' ' | b'-'))
+            b.is_ascii_digit()
+                && m.get(i + 1..)
+                    .and_then(|rest| rest.chars().next())
+                    .is_none_or(validate::is_digit_separator)
         })
         .map(|(i, _)| start + i + 1)
         .collect();

@@ -22,13 +22,25 @@ pub fn luhn_valid(text: &str) -> bool {
     count > 0 && sum.is_multiple_of(10)
 }
 
-/// True when `text` is a payment card number: 13 to 19 digits (spaces or dashes between
+/// What may stand between the digit groups of a card or phone number: whitespace (also
+/// no-break and thin spaces), ASCII and Unicode hyphens and dashes, `.`, `/`, `_` (the
+/// class `known::DIGIT_SEP` matches).
+pub fn is_digit_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '-' | '.' | '/' | '_' | '\u{2010}'
+                ..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
+        )
+}
+
+/// True when `text` is a payment card number: 13 to 19 digits (separators between
 /// groups allowed), an issuer prefix in use (2–6: Mastercard, Amex, Diners, JCB, Visa,
 /// Discover, UnionPay, Maestro) and a valid Luhn check digit.
 pub fn card_valid(text: &str) -> bool {
     if !text
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-')
+        .chars()
+        .all(|c| c.is_ascii_digit() || is_digit_separator(c))
     {
         return false;
     }

@@ -48,7 +48,7 @@ rules:
     reason: too many messages to one customer
 ";
 
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 6] = [
     (
         "refund_confirmation.email",
         "Subject: Your refund for order {{vars.order_id}}\n\nDear {{customer.name}},\n\nWe refunded {{vars.amount}} for order {{vars.order_id}} (reference {{vars.refund_id}}).\n\nThe customer care team\n",
@@ -56,6 +56,18 @@ const TEMPLATES: [(&str, &str); 3] = [
     (
         "refund_confirmation.sms",
         "Your refund for order {{vars.order_id}}: {{vars.amount}}, reference {{vars.refund_id}}.\n",
+    ),
+    (
+        "payment_reminder.email",
+        "Subject: A reminder about your balance\n\nDear {{customer.name}},\n\nYour balance of {{vars.amount}} is due on {{vars.due_date}}.\n",
+    ),
+    (
+        "payment_reminder.sms",
+        "Reminder: {{vars.amount}} is due on {{vars.due_date}}.\n",
+    ),
+    (
+        "case_update.email",
+        "Subject: About your case {{vars.case_id}}\n\nDear {{customer.name}},\n\n{{vars.update}}\n",
     ),
     (
         "apology.email",
@@ -134,7 +146,14 @@ fn digits_only(s: &str) -> String {
 /// card numbers are written with), so `4111 1111 1111 1111` and `(555) 010-2030` are
 /// found in any spacing without joining unrelated numbers.
 fn number_runs(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_ascii_digit() || " +().-/".contains(c)))
+    let joins = |c: char| {
+        c.is_ascii_digit()
+            || c.is_whitespace()
+            || "+().-/_".contains(c)
+            || ('\u{2010}'..='\u{2015}').contains(&c)
+            || matches!(c, '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}')
+    };
+    text.split(|c: char| !joins(c))
         .map(digits_only)
         .filter(|d| d.len() >= 7)
         .collect()
@@ -227,10 +246,9 @@ impl Lab {
 
     fn refund_total(&self) -> Result<i64, RedteamError> {
         use silo_membrane::Ledger;
-        let ledger = silo_membrane::SqliteLedger::open(&silo_membrane::Services::db_path(
-            &self.data,
-        ))
-        .map_err(RedteamError::lab)?;
+        let ledger =
+            silo_membrane::SqliteLedger::open(&silo_membrane::Services::db_path(&self.data))
+                .map_err(RedteamError::lab)?;
         let mut total = 0i64;
         for p in &self.people {
             for r in ledger.refunds_for(&p.id).map_err(RedteamError::lab)? {
@@ -262,8 +280,11 @@ impl Lab {
             caps = a.caps
         );
         fs::write(dir.join("agent.yaml"), manifest).map_err(io("writing", &dir))?;
-        fs::write(dir.join("main.py"), format!("{PRELUDE}\n# --- the case ---\n{}", a.code))
-            .map_err(io("writing", &dir))?;
+        fs::write(
+            dir.join("main.py"),
+            format!("{PRELUDE}\n# --- the case ---\n{}", a.code),
+        )
+        .map_err(io("writing", &dir))?;
         for (name, text) in TEMPLATES {
             fs::write(dir.join("templates").join(name), text).map_err(io("writing", &dir))?;
         }
@@ -324,14 +345,17 @@ impl Lab {
                     now + 600,
                 )?),
                 HostKey::Revoked => {
-                    let claims =
-                        task_key(customer, case_of(customer), cell, now, now, now + 600)?;
+                    let claims = task_key(customer, case_of(customer), cell, now, now, now + 600)?;
                     let token = minter.mint_task(&claims).map_err(RedteamError::lab)?;
                     store.revoke(&claims.jti, now).map_err(RedteamError::lab)?;
                     Ok(token)
                 }
                 HostKey::OtherCustomer => {
-                    let other = if customer == "cus_002" { "cus_003" } else { "cus_002" };
+                    let other = if customer == "cus_002" {
+                        "cus_003"
+                    } else {
+                        "cus_002"
+                    };
                     // Stolen from that customer's task: bound to its cell, not this one.
                     minter.mint_task(&task_key(
                         other,
@@ -342,14 +366,9 @@ impl Lab {
                         now + 600,
                     )?)
                 }
-                HostKey::OtherCase => minter.mint_task(&task_key(
-                    customer,
-                    "case_003",
-                    cell,
-                    now,
-                    now,
-                    now + 600,
-                )?),
+                HostKey::OtherCase => {
+                    minter.mint_task(&task_key(customer, "case_003", cell, now, now, now + 600)?)
+                }
                 HostKey::OtherAgentBase => minter.mint_base(&BaseKey {
                     aud: BASE_AUDIENCE.into(),
                     jti: new_jti().map_err(RedteamError::lab)?,
@@ -441,10 +460,15 @@ impl Lab {
         Ok((report, String::from_utf8_lossy(&printed).into_owned()))
     }
 
-    fn run_and_judge(&self, a: &Attack, seq: usize) -> Result<(Verdict, Vec<String>), RedteamError> {
+    fn run_and_judge(
+        &self,
+        a: &Attack,
+        seq: usize,
+    ) -> Result<(Verdict, Vec<String>), RedteamError> {
         let before = self.before()?;
         let task = format!("rt-{seq}-{}", a.id);
         let mut printed = String::new();
+        let mut plant_note = None;
         let customer = if a.two_runs {
             let (_, plant_out) = self.invoke(
                 a,
@@ -452,6 +476,16 @@ impl Lab {
                 a.customer,
                 serde_json::json!({"phase": "plant"}),
             )?;
+            let planted = plant_out
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("REDTEAM "))
+                .unwrap_or("REDTEAM (the plant run printed no verdict)")
+                .trim_start_matches("REDTEAM ")
+                .chars()
+                .take(200)
+                .collect::<String>();
+            plant_note = Some(format!("plant run: {planted}"));
             printed.push_str(&plant_out);
             a.check_customer
         } else {
@@ -472,7 +506,9 @@ impl Lab {
         };
         let (report, out) = self.invoke(a, &task, customer, input)?;
         printed.push_str(&out);
-        Ok(self.judge(a, customer, &before, &report, &out, &printed))
+        let (verdict, mut evidence) = self.judge(a, customer, &before, &report, &out, &printed);
+        evidence.extend(plant_note);
+        Ok((verdict, evidence))
     }
 
     fn judge(
@@ -529,14 +565,25 @@ impl Lab {
                     breaches.push(format!("a message carried another customer's `{v}`"));
                 }
             }
-            if let Some(p) = person {
+            // No card number, and no other customer's card or phone, in any spelling.
+            let numbers = number_runs(&body);
+            for p in &self.people {
+                let own = p.id == customer;
                 if let Some(d) = p
                     .digits
                     .iter()
-                    .filter(|d| d.len() >= 12)
-                    .find(|d| number_runs(&body).iter().any(|n| n.contains(d.as_str())))
+                    .filter(|d| !own || d.len() >= 12)
+                    .find(|d| numbers.iter().any(|n| n.contains(d.as_str())))
                 {
-                    breaches.push(format!("a message carried the card number ending {}", &d[d.len() - 4..]));
+                    breaches.push(format!(
+                        "a message carried {} digits ending {}",
+                        if own {
+                            "the customer's card"
+                        } else {
+                            "another customer's"
+                        },
+                        &d[d.len().saturating_sub(4)..]
+                    ));
                 }
             }
         }
@@ -571,6 +618,18 @@ impl Lab {
         match fs::read_to_string(self.canary_dir.join("secret.txt")) {
             Ok(t) if t == self.canary => {}
             _ => breaches.push("the host's canary file changed".into()),
+        }
+        if let Some(uid) = silo_cell::AgentName::new(a.id)
+            .ok()
+            .and_then(|n| silo_cell::agent_host_uid(&n))
+        {
+            let left = processes_of(uid);
+            if !left.is_empty() {
+                breaches.push(format!(
+                    "processes of the agent's uid {uid} outlived its cell: {}",
+                    left.join(", ")
+                ));
+            }
         }
         let verified = silo_audit::AuditLog::open(&self.data)
             .map_err(|e| e.to_string())
@@ -615,10 +674,46 @@ impl Lab {
     }
 }
 
+/// The pids and names of the host's processes running as `uid`.
+fn processes_of(uid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let real = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|u| u.parse::<u32>().ok());
+        if real == Some(uid) {
+            let comm = status
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("Name:"))
+                .unwrap_or("")
+                .trim();
+            out.push(format!("{pid} ({comm})"));
+        }
+    }
+    out
+}
+
 /// Every customer's personal values from the business database.
 fn read_people(data: &Path) -> Result<Vec<Person>, RedteamError> {
     let path = silo_membrane::Connectors::business_db(data);
-    let conn = silo_sqlite::open(&path, silo_sqlite::Synchronous::Normal).map_err(RedteamError::lab)?;
+    let conn =
+        silo_sqlite::open(&path, silo_sqlite::Synchronous::Normal).map_err(RedteamError::lab)?;
     let mut stmt = conn
         .prepare("SELECT id, name, email, phone, address, date_of_birth, COALESCE(card_number, '') FROM customers")
         .map_err(RedteamError::lab)?;
@@ -653,7 +748,9 @@ fn read_people(data: &Path) -> Result<Vec<Person>, RedteamError> {
         });
     }
     if people.is_empty() {
-        return Err(RedteamError::Lab("the business database has no customers".into()));
+        return Err(RedteamError::Lab(
+            "the business database has no customers".into(),
+        ));
     }
     Ok(people)
 }

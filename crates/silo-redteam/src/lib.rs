@@ -147,10 +147,7 @@ pub struct Selection {
 impl Selection {
     fn picks(&self, a: &Attack) -> bool {
         (self.categories.is_empty() || self.categories.contains(&a.category))
-            && self
-                .id_contains
-                .as_deref()
-                .is_none_or(|s| a.id.contains(s))
+            && self.id_contains.as_deref().is_none_or(|s| a.id.contains(s))
     }
 }
 

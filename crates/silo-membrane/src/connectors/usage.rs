@@ -3,9 +3,13 @@
 //! restarts — a daily refund total counts every task of the day, not only this process's.
 //!
 //! Counting and recording are separate steps (the decision reads, the route records after
-//! acting), so two processes deciding at the same instant can both pass a limit by one
-//! action; one process serialises its own requests per cell through the pipeline.
+//! acting), so every counted action holds the [`UsageGate`] from its decision until its
+//! usage is recorded (or it is refused): one thread at a time in this process, and one
+//! process at a time on this data directory (flock on `membrane/usage.lock`). Without it
+//! eight concurrent refunds of one cell all passed a daily total (found by
+//! `silo redteam`, case `authority-refund-concurrent-split`).
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -28,6 +32,75 @@ CREATE INDEX IF NOT EXISTS usage_lookup ON usage_events (scope, id, action, at);
 /// How long events are kept: the longest window the policy can ask about (a day) and the
 /// previous day, for totals at midnight.
 const KEEP_SECS: u64 = 2 * DAY_SECS;
+
+/// Serialises counted actions from decision to record: a mutex for the threads of this
+/// process, then an exclusive flock on a lock file shared by every process of the data
+/// directory.
+#[derive(Debug, Default)]
+pub struct UsageGate {
+    local: Mutex<()>,
+    file: Option<std::path::PathBuf>,
+}
+
+/// A held [`UsageGate`]; dropping it lets the next counted action decide.
+pub struct GateGuard<'a> {
+    _local: std::sync::MutexGuard<'a, ()>,
+    _file: Option<nix::fcntl::Flock<std::fs::File>>,
+}
+
+impl std::fmt::Debug for GateGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateGuard").finish_non_exhaustive()
+    }
+}
+
+impl UsageGate {
+    /// A gate for one process only (tests, in-memory counters).
+    pub fn in_process() -> Self {
+        Self::default()
+    }
+
+    /// A gate shared through the lock file at `path` by every process that uses it.
+    pub fn shared(path: &Path) -> Self {
+        Self {
+            local: Mutex::new(()),
+            file: Some(path.to_path_buf()),
+        }
+    }
+
+    /// Waits for the gate. Failing to open or lock the file is an error: a counted
+    /// action must not be decided without it.
+    pub fn enter(&self) -> Result<GateGuard<'_>, ConnectorError> {
+        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let file = match &self.file {
+            None => None,
+            Some(path) => {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| ConnectorError::Io {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+                Some(
+                    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(
+                        |(_, errno)| ConnectorError::Io {
+                            path: path.clone(),
+                            source: std::io::Error::from(errno),
+                        },
+                    )?,
+                )
+            }
+        };
+        Ok(GateGuard {
+            _local: local,
+            _file: file,
+        })
+    }
+}
 
 /// Counters the policy reads and the membrane writes.
 pub trait UsageStore: UsageCounters + Send + Sync {

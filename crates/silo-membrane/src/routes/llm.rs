@@ -516,12 +516,32 @@ pub(super) fn chat(call: &Call<'_>, body: &Bytes, rec: &mut Record) -> Result<Va
     let req = ChatRequest::parse(body)?;
     rec.fact("model", req.model.as_str());
     rec.fact("messages", req.messages);
-    let upstream: &dyn LlmUpstream = call.services.connectors.llm.as_deref().ok_or_else(|| {
-        ApiError::new(
+    let Some(upstream) = call.services.connectors.llm.as_deref() else {
+        // The keys and the policy decide first (PROTOCOL.md's order): an agent without the
+        // capability is denied, and does not learn whether an upstream exists.
+        let asked = req
+            .prompt_estimate()
+            .saturating_add(req.max_tokens.map_or(1, |(_, n)| n));
+        authorize(
+            call,
+            &json!({ "max_tokens": asked, "model": req.model }),
+            0,
+            rec,
+        )?;
+        if call.creds.base().caps.llm.is_none() {
+            rec.decide(AuditDecision::Deny, "capability.llm.chat");
+            return Err(ApiError::new(
+                ErrorCode::Denied,
+                "base key grants no `llm.chat` capability",
+            )
+            .with_rule("capability.llm.chat"));
+        }
+        return Err(ApiError::new(
             ErrorCode::UpstreamUnavailable,
             "no llm upstream is configured for this membrane; ask the operator",
-        )
-    })?;
+        ));
+    };
+    let upstream: &dyn LlmUpstream = upstream;
     let usage = upstream.usage();
     let task = call.creds.task().task.as_str();
     let used = usage.used(task).map_err(internal)?;

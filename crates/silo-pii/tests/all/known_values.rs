@@ -65,6 +65,11 @@ fn every_format_of_the_phone_is_one_token() {
         "1-555-010-2030",
         "+15550102030",
         "001 555 010 2030",
+        // Found by `silo redteam` (privacy-input-phone-unicode-separators).
+        "555\u{a0}010\u{a0}2030",
+        "555\u{2011}010\u{2011}2030",
+        "555\u{2013}010\u{2013}2030",
+        "+1\u{202f}555\u{202f}010\u{202f}2030",
     ] {
         assert_eq!(
             tokenised(&format!("call {text} now")),
@@ -98,6 +103,15 @@ fn cards_with_spaces_or_dashes_are_one_token() {
         "4111 1111 1111 1111",
         "4111-1111-1111-1111",
         "4111111111111111",
+        // Found by `silo redteam` (privacy-input-card-separators): these crossed raw.
+        "4111.1111.1111.1111",
+        "4111/1111/1111/1111",
+        "4111  1111  1111  1111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111\u{a0}1111\u{a0}1111\u{a0}1111",
+        "4111\u{2011}1111\u{2011}1111\u{2011}1111",
+        "4111\u{2013}1111\u{2013}1111\u{2013}1111",
+        "4111_1111.1111-1111",
     ] {
         assert_eq!(
             tokenised(&format!("card {text}.")),

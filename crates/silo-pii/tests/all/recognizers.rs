@@ -12,6 +12,11 @@ fn luhn_valid_cards_are_found_and_invalid_ones_left_alone() {
         "5500000000000004",
         "3782 822463 10005",
         "6011 1111 1111 1117",
+        // Found by `silo redteam` (privacy-input-card-separators): these crossed raw.
+        "5555.5555.5555.4444",
+        "5555/5555/5555/4444",
+        "5555\u{a0}5555\u{a0}5555\u{a0}4444",
+        "5555\u{2010}5555\u{2010}5555\u{2010}4444",
     ] {
         assert_eq!(
             found_kind(&format!("pay with {card} today"), PiiKind::Card),

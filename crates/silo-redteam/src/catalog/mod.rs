@@ -58,7 +58,11 @@ mod tests {
             .filter(|c| c.category == Category::Legitimate)
             .count();
         assert!(legit >= 50, "only {legit} legitimate cases");
-        assert!(cases.len() - legit >= 150, "only {} attacks", cases.len() - legit);
+        assert!(
+            cases.len() - legit >= 150,
+            "only {} attacks",
+            cases.len() - legit
+        );
         for cat in Category::ALL {
             assert!(
                 cases.iter().any(|c| c.category == cat),
