@@ -41,26 +41,21 @@ pub fn membrane(
         )));
     }
     let host = (shared.setup.host)().map_err(PageError::Internal)?;
-    let call = silo_invoke::OperatorCall {
-        operator: session.operator.clone(),
-        caps: profile.caps.clone(),
-        customer: task.spec.customer.clone(),
-        case: task.spec.case.clone(),
-        task: format!("{}.op-{}", task.id, task.version),
-        run: task
-            .spec
-            .privacy_scope
-            .as_ref()
-            .map(|scope| silo_keys::WorkflowRef {
-                run: scope.clone(),
-                stage: "operator".into(),
-            }),
-        input: task.spec.input.clone(),
-        method: "POST".into(),
-        path: path.into(),
-        body: Some(body),
-        agent_dir: agent.map(|a| shared.setup.agents_dir.join(a)),
-    };
+    let call = silo_invoke::OperatorCall::on_router_task(
+        &session.operator,
+        profile.caps.clone(),
+        silo_invoke::RouterTask {
+            id: task.id.as_str(),
+            version: task.version,
+            customer: &task.spec.customer,
+            case: &task.spec.case,
+            privacy_scope: task.spec.privacy_scope.as_deref(),
+            input: &task.spec.input,
+        },
+        path,
+        Some(body),
+        agent.map(|a| shared.setup.agents_dir.join(a)),
+    );
     silo_invoke::operator_call(host, &call).map_err(PageError::internal)
 }
 

@@ -25,4 +25,4 @@ pub use invocation::{
     InvocationTimings, LLM_LOOPBACK_PORT,
 };
 pub use manifest::{Manifest, ManifestLimits, MANIFEST_FILE};
-pub use operator::{operator_call, OperatorCall, OperatorReply};
+pub use operator::{operator_call, OperatorCall, OperatorReply, RouterTask};

@@ -55,6 +55,54 @@ pub struct OperatorCall {
     pub agent_dir: Option<PathBuf>,
 }
 
+/// The router task an operator acts on, as [`OperatorCall::on_router_task`] needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct RouterTask<'a> {
+    /// The router's task id.
+    pub id: &'a str,
+    /// How many events the task has had (each action gets its own membrane task id).
+    pub version: u64,
+    /// Its customer.
+    pub customer: &'a str,
+    /// Its case.
+    pub case: &'a str,
+    /// The run's token scope, if the task has one.
+    pub privacy_scope: Option<&'a str>,
+    /// Its input, tokenised at intake.
+    pub input: &'a Value,
+}
+
+impl OperatorCall {
+    /// A call by `operator` on a router task: membrane task id `<task>.op-<version>` (so the
+    /// audit browser finds it under the task), in the run's token scope (stage
+    /// `operator`), so the operator sees the tokens the agents saw.
+    pub fn on_router_task(
+        operator: &str,
+        caps: Capabilities,
+        task: RouterTask<'_>,
+        path: &str,
+        body: Option<Value>,
+        agent_dir: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            operator: operator.to_owned(),
+            caps,
+            customer: task.customer.to_owned(),
+            case: task.case.to_owned(),
+            task: format!("{}.op-{}", task.id, task.version),
+            run: task.privacy_scope.map(|scope| WorkflowRef {
+                run: scope.to_owned(),
+                stage: "operator".into(),
+            }),
+            input: task.input.clone(),
+            method: if body.is_some() { "POST" } else { "GET" }.into(),
+            path: path.to_owned(),
+            body,
+            agent_dir,
+        }
+    }
+}
+
 /// The membrane's answer and the audit entries the action caused.
 #[derive(Debug)]
 pub struct OperatorReply {

@@ -542,29 +542,25 @@ fn act(a: ActArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         .map(|b| json_arg(b, "--body"))
         .transpose()?;
     let host = crate::cmd::host(ctx, &a.run_dir.path(), silo_audit::Durability::Disk)?;
-    let call = silo_invoke::OperatorCall {
-        operator: a.operator,
+    let mut call = silo_invoke::OperatorCall::on_router_task(
+        &a.operator,
         caps,
-        customer: task.spec.customer.clone(),
-        case: task.spec.case.clone(),
-        task: format!("{}.op-{}", task.id, task.version),
-        run: task
-            .spec
-            .privacy_scope
-            .as_ref()
-            .map(|scope| silo_keys::WorkflowRef {
-                run: scope.clone(),
-                stage: "operator".into(),
-            }),
-        input: task.spec.input.clone(),
-        method: a.method,
-        path: a.path,
+        silo_invoke::RouterTask {
+            id: task.id.as_str(),
+            version: task.version,
+            customer: &task.spec.customer,
+            case: &task.spec.case,
+            privacy_scope: task.spec.privacy_scope.as_deref(),
+            input: &task.spec.input,
+        },
+        &a.path,
         body,
-        agent_dir: task
-            .dispatch
+        task.dispatch
             .as_ref()
             .map(|d| ctx.config.agents.join(&d.agent)),
-    };
+    );
+    // The method as given (a GET has no body; a POST may have none).
+    call.method = a.method;
     let reply = silo_invoke::operator_call(host, &call)?;
     if ctx.json {
         println!(

@@ -25,37 +25,6 @@ PII_KINDS = {"name": "NAME", "email": "EMAIL", "phone": "PHONE", "address": "ADD
              "date_of_birth": "DOB", "card_number": "CARD"}
 
 
-def fail(msg):
-    """The case's premise did not hold (not a block, not a breach): an ERROR to look at."""
-    _say("ERROR", msg[:400])
-    sys.exit(1)
-
-
-def rule_of(answer):
-    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
-        return answer["error"].get("rule")
-    return None
-
-
-def refused(what, st, ans, codes=None, rules=None):
-    """The answer must be a refusal (4xx); with `codes` / `rules`, exactly one of those."""
-    if 200 <= st < 300:
-        breach(f"{what}: accepted ({st}) {json.dumps(ans)[:300]}")
-    c, r = code_of(ans), rule_of(ans)
-    if not 400 <= st < 500:
-        fail(f"{what}: unexpected answer {st} {c}")
-    if codes and c not in codes:
-        fail(f"{what}: refused as {c} ({r}), expected {sorted(codes)}")
-    if rules and c == "denied" and r not in rules:
-        fail(f"{what}: denied by {r}, expected {sorted(rules)}")
-    return c
-
-
-def ikey(s):
-    """An idempotency key unique to this run (keys are per customer, across cases)."""
-    return f"{TID}:{s}"[:128]
-
-
 def is_token(v, kind):
     return isinstance(v, str) and re.fullmatch(r"\[%s_[1-9][0-9]*\]" % kind, v) is not None
 
