@@ -2,6 +2,9 @@
 from `silo --json run`, then the router's throughput under `silo serve`, per no-op agent.
 
 Usage: throughput.py SILO WORK N WORKERS RUNS AGENT...
+  THROUGHPUT_JSON=path   also write the figures there as JSON (for bench/all.sh), with the
+                         daemon's memory (smaps_rollup) idle before the first task and after
+                         the N tasks
 """
 
 import http.client
@@ -61,6 +64,18 @@ def cpu_ticks(pid):
     return sum(int(x) for x in fields[11:15])
 
 
+def memory(pid):
+    """{'rss','pss','uss'} bytes of one process, from /proc/PID/smaps_rollup."""
+    rows = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3 and parts[2] == "kB":
+                rows[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    return {"rss": rows.get("Rss", 0), "pss": rows.get("Pss", 0),
+            "uss": rows.get("Private_Clean", 0) + rows.get("Private_Dirty", 0)}
+
+
 def machine_busy():
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -105,6 +120,8 @@ def drive(serve, port, agent, n, work):
                 with open(os.path.join(work, f"serve-{agent}.log")) as f:
                     sys.exit(f"`silo serve` did not start:\n{f.read()}")
             time.sleep(0.05)
+    time.sleep(0.5)
+    mem_idle = memory(serve.pid)
     task = {"entry": f"noop-{agent}", "customer": "cus_001", "case": "case_001", "input": {}}
     # One task first, so keys, databases and the SDK exist before the clock starts.
     first = call("POST", "/v1/tasks", task)["id"]
@@ -127,6 +144,7 @@ def drive(serve, port, agent, n, work):
             time.sleep(0.01)
     wall = time.monotonic() - start
     cpu = (cpu_ticks(serve.pid) - cpu0) / TICKS
+    mem_after = memory(serve.pid)
     busy1, all1 = machine_busy()
     failed = [i for i, s in states.items() if s != "completed"]
     if failed:
@@ -144,6 +162,7 @@ def drive(serve, port, agent, n, work):
         "cpu_ms": cpu * 1000 / n, "machine_busy": (busy1 - busy0) / max(1, all1 - all0),
         "wait": statistics.median(waits) if waits else float("nan"),
         "turn": statistics.median(turns) if turns else float("nan"),
+        "daemon_memory_idle": mem_idle, "daemon_memory_after": mem_after,
     }
 
 
@@ -187,6 +206,14 @@ def main():
                  f"workers' idle poll); more workers approach the CPU ceiling of "
                  f"{ceiling:.0f} tasks/s ({r['cpu_ms']:.1f} ms CPU per task)")
     largest = max((p for p in PHASES if p != "total"), key=lambda p: med[p])
+    if os.environ.get("THROUGHPUT_JSON"):
+        with open(os.environ["THROUGHPUT_JSON"], "w") as f:
+            json.dump({
+                "n": n, "workers": workers, "runs": runs, "cores": cores,
+                "agents": {a: {"split_ms": m, "router": rr} for a, (m, rr) in results.items()},
+                "goal": GOAL, "best": best_agent, "met": r["tps"] >= GOAL, "bound": bound,
+                "largest_phase": largest, "cpu_ms_needed": cores * 1000 / GOAL,
+            }, f, indent=1)
     print(f"\ngoal: >= {GOAL:.0f} tasks/s: {met} (best: noop-{best_agent}, {r['tps']:.1f} tasks/s)")
     print(f"bound by: {bound}; the largest phase of a turn is `{largest}` "
           f"({med[largest]:.1f} of {med['total']:.1f} ms); {GOAL:.0f} tasks/s on {cores} "
