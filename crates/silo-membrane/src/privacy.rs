@@ -15,8 +15,10 @@ use silo_pii::{KnownSet, KnownValue, PiiKind, Vault};
 use crate::connectors::ConnectorError;
 use crate::wire::{ApiError, ErrorCode};
 
-/// Most tasks whose compiled known values are kept.
-const KNOWN_CACHE_TASKS: usize = 1024;
+/// Most tasks whose compiled known values are kept. A compiled set is ~140 KiB and a task
+/// only needs it while its cell runs (a few at a time per process): at 1,024 a long-running
+/// `silo serve` grew to ~165 MiB (bench/all.sh's daemon memory figure).
+const KNOWN_CACHE_TASKS: usize = 64;
 
 type KnownCache = HashMap<String, (u64, Arc<KnownSet>)>;
 
