@@ -39,6 +39,23 @@ def note(msg):
     print(f"REDTEAM NOTE {msg}"[:4000], flush=True)
 
 
+def recv_all(s, close=True, stop_on=OSError):
+    """Everything `s` receives until the peer closes it or `stop_on` is raised (any socket
+    error by default; other errors propagate)."""
+    out = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except stop_on:
+            break
+        if not chunk:
+            break
+        out += chunk
+    if close:
+        s.close()
+    return out
+
+
 def raw(data, timeout=10.0, read=True):
     """Sends raw bytes to the membrane; returns whatever it answered (b"" on a close)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -48,16 +65,7 @@ def raw(data, timeout=10.0, read=True):
         s.sendall(data)
         if not read:
             return b""
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return recv_all(s, close=False, stop_on=socket.timeout)
     finally:
         s.close()
 

@@ -60,16 +60,7 @@ def burst(bodies, path="/v1/refund"):
         s.sendall(d[-1:])
     answers = []
     for s in socks:
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        s.close()
+        out = recv_all(s)
         st, ans = parse(out)
         print(f"REDTEAM SAW POST {path} (concurrent) -> {st} {json.dumps(ans) if not isinstance(ans, bytes) else ans!r}"[:4000], flush=True)
         answers.append((st, ans))

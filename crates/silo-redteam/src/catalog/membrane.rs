@@ -52,16 +52,7 @@ def exchange(data, timeout=5.0):
             pass
 
     threading.Thread(target=send, daemon=True).start()
-    out = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    s.close()
+    out = recv_all(s)
     return out
 
 
@@ -189,26 +180,8 @@ blocked(f"flood limited: {seen} in {el:.1f}s, still served")
 "##),
         case!("membrane-pipeline-500", "500 requests pipelined on one connection against a limit of 20/s", r##"
 reqs = b"".join(build("GET", "/v1/task", close=(i == 499)) for i in range(500))
-s = sock(5)
-
-def send():
-    try:
-        s.sendall(reqs)
-    except OSError:
-        pass
-
 t0 = time.time()
-threading.Thread(target=send, daemon=True).start()
-out = b""
-while True:
-    try:
-        chunk = s.recv(65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-s.close()
+out = exchange(reqs, 5)
 el = time.time() - t0
 sts = statuses(out)
 seen = tally(sts)
@@ -240,16 +213,7 @@ for s in conns:
         pass
 answered = []
 for s in conns:
-    out = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    s.close()
+    out = recv_all(s)
     answered.append(parse(out)[0])
 seen = tally(answered)
 print(f"REDTEAM SAW {len(conns)} connections: {seen} (0 = closed unanswered)", flush=True)
@@ -347,16 +311,7 @@ s = sock(8)
 head = build("POST", "/v1/kv/put")[:-2] + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
 s.sendall(head + b'{"key": "a')
 t0 = time.time()
-out = b""
-while True:
-    try:
-        chunk = s.recv(65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-s.close()
+out = recv_all(s)
 el = time.time() - t0
 status = check("an unfinished body", out)
 if status == 0 and el >= 7.5:

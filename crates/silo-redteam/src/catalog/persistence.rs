@@ -91,6 +91,39 @@ def daemonize(body):
     ready = os.read(r, 100)
     os.close(r)
     return ready.decode(errors="replace")
+
+def listener_case(addr, what):
+    """Plant: a background process listening on the Unix socket `addr`. Check: connect to
+    it; a connection (and its marker) is a breach."""
+    def serve(w):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.bind(addr)
+            s.listen(4)
+            os.write(w, b"listening")
+        except OSError as e:
+            os.write(w, f"refused {_why(e)}".encode())
+            return
+        os.close(w)
+        s.settimeout(60)
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            c.sendall(MARK)
+            c.close()
+    if PHASE == "plant":
+        note(f"plant: {what}: {daemonize(serve)}")
+        done_planting()
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(2)
+    try:
+        c.connect(addr)
+        got = c.recv(100)
+    except OSError as e:
+        blocked(f"the previous run's {what} is gone: {_why(e)}")
+    breach(f"connected to the previous run's {what}, which said {got!r}")
 "#,
                 $code
             ),
@@ -238,68 +271,10 @@ if others:
 blocked("no process of the previous run is visible; the cell's init killed them and the pid namespace is new")
 "#),
         case!("persistence-abstract-socket-listener", "leave a background listener on an abstract Unix socket for the next run", "cus_001", r#"
-NAME = "\0silo-persist-abstract"
-def serve(w):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.bind(NAME)
-        s.listen(4)
-        os.write(w, b"listening")
-    except OSError as e:
-        os.write(w, f"refused {_why(e)}".encode())
-        return
-    os.close(w)
-    s.settimeout(60)
-    while True:
-        try:
-            c, _ = s.accept()
-        except OSError:
-            return
-        c.sendall(MARK)
-        c.close()
-if PHASE == "plant":
-    note(f"plant: abstract listener: {daemonize(serve)}")
-    done_planting()
-c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-c.settimeout(2)
-try:
-    c.connect(NAME)
-    got = c.recv(100)
-except OSError as e:
-    blocked(f"the previous run's abstract socket is gone: {_why(e)}")
-breach(f"connected to the previous run's abstract listener, which said {got!r}")
+listener_case("\0silo-persist-abstract", "abstract socket listener")
 "#),
         case!("persistence-unix-socket-listener", "leave a background listener on a Unix socket file in /tmp for the next run", "cus_001", r#"
-PATH = "/tmp/silo-persist.sock"
-def serve(w):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.bind(PATH)
-        s.listen(4)
-        os.write(w, b"listening")
-    except OSError as e:
-        os.write(w, f"refused {_why(e)}".encode())
-        return
-    os.close(w)
-    s.settimeout(60)
-    while True:
-        try:
-            c, _ = s.accept()
-        except OSError:
-            return
-        c.sendall(MARK)
-        c.close()
-if PHASE == "plant":
-    note(f"plant: listener at {PATH}: {daemonize(serve)}")
-    done_planting()
-c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-c.settimeout(2)
-try:
-    c.connect(PATH)
-    got = c.recv(100)
-except OSError as e:
-    blocked(f"the previous run's socket is gone: {_why(e)}")
-breach(f"connected to the previous run's listener at {PATH}, which said {got!r}")
+listener_case("/tmp/silo-persist.sock", "listener at /tmp/silo-persist.sock")
 "#),
         case!("persistence-kv", "store a value in the membrane's KV and read it from the next run (KV is scoped to one task's run)", "cus_001", r#"
 KEY = "silo-persist"
