@@ -51,12 +51,7 @@ fn operators_work_tasks_in_the_console_in_a_real_browser() {
     let tmp = tempfile::tempdir().unwrap();
     let project = project(tmp.path());
     let data = tmp.path().join("data");
-    for (name, password) in OPERATORS {
-        let mut add = silo(&project, &data);
-        add.args(["operator", "add", name, "--password-stdin"]);
-        let done = run_bounded(add, Some(password), until(deadline, 30));
-        assert!(done.success(), "silo operator add {name}:\n{done}");
-    }
+    add_operators(&project, &data, deadline);
     let serve = serve(&project, &data, tmp.path(), deadline);
 
     let shots = screenshot_dir();
@@ -235,6 +230,16 @@ fn project(root: &Path) -> PathBuf {
 
     readable(root);
     project
+}
+
+/// Creates the console accounts of `OPERATORS` with `silo operator add`.
+fn add_operators(project: &Path, data: &Path, deadline: Instant) {
+    for (name, password) in OPERATORS {
+        let mut add = silo(project, data);
+        add.args(["operator", "add", name, "--password-stdin"]);
+        let done = run_bounded(add, Some(password), until(deadline, 30));
+        assert!(done.success(), "silo operator add {name}:\n{done}");
+    }
 }
 
 /// Makes `path` and everything under it world-readable (directories also searchable).
@@ -580,12 +585,7 @@ fn a_shadow_divergence_shows_on_the_admin_page() {
     )
     .unwrap();
     let data = tmp.path().join("data");
-    for (name, password) in OPERATORS {
-        let mut add = silo(&project, &data);
-        add.args(["operator", "add", name, "--password-stdin"]);
-        let done = run_bounded(add, Some(password), until(deadline, 30));
-        assert!(done.success(), "silo operator add {name}:\n{done}");
-    }
+    add_operators(&project, &data, deadline);
     let serve = serve(&project, &data, tmp.path(), deadline);
     let api = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()

@@ -95,6 +95,9 @@ pub enum ConsoleError {
     /// The ledger.
     #[error("opening the ledger: {0}")]
     Ledger(#[from] silo_membrane::ConnectorError),
+    /// An operator has the name of an agent or pool: their keys would pass for its.
+    #[error("operator `{0}` has the name of an agent or pool; rename the operator")]
+    OperatorNamedLikeAgent(String),
     /// Binding or serving.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -113,7 +116,6 @@ pub(crate) struct Inner {
     pub accounts: Accounts,
     pub audit: silo_audit::AuditLog,
     pub ledger: silo_membrane::SqliteLedger,
-    pub operators: BTreeMap<String, OperatorProfile>,
     /// One message per session (by session key), shown on the next page it loads.
     pub flashes: Mutex<HashMap<String, Flash>>,
 }
@@ -153,18 +155,24 @@ impl Console {
     /// A console over `setup`, with the accounts, audit log and ledger of its data
     /// directory.
     pub fn new(setup: ConsoleSetup) -> Result<Self, ConsoleError> {
+        // An operator's key must not pass for an agent's (audit trail, usage counters).
+        if let Some(name) = setup
+            .operators
+            .keys()
+            .find(|name| setup.kernel.routing().agent(name).is_some())
+        {
+            return Err(ConsoleError::OperatorNamedLikeAgent(name.clone()));
+        }
         let accounts = Accounts::open(&setup.data_dir)?;
         let audit = silo_audit::AuditLog::open(&setup.data_dir)?;
         let ledger =
             silo_membrane::SqliteLedger::open(&silo_membrane::Services::db_path(&setup.data_dir))?;
-        let operators = setup.operators.clone();
         Ok(Self {
             shared: Arc::new(Inner {
                 setup,
                 accounts,
                 audit,
                 ledger,
-                operators,
                 flashes: Mutex::default(),
             }),
         })

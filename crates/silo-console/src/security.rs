@@ -136,7 +136,7 @@ async fn check_and_run(shared: Shared, req: Request, next: Next) -> Response {
         None => None,
     };
     // A session whose operator left the project file is no session.
-    let session = session.filter(|s| shared.operators.contains_key(&s.operator));
+    let session = session.filter(|s| shared.setup.operators.contains_key(&s.operator));
     if req.method() == Method::POST {
         let (mut parts, body) = req.into_parts();
         if let Some(origin) = parts.headers.get(header::ORIGIN) {

@@ -27,19 +27,6 @@ pub fn membrane(
     path: &str,
     body: Value,
 ) -> Result<silo_invoke::OperatorReply, PageError> {
-    // An operator's key must not pass for an agent's (audit trail, usage counters).
-    if shared
-        .setup
-        .kernel
-        .routing()
-        .agent(&session.operator)
-        .is_some()
-    {
-        return Err(PageError::Forbidden(format!(
-            "operator `{}` has the name of an agent or pool; rename the operator",
-            session.operator
-        )));
-    }
     let host = (shared.setup.host)().map_err(PageError::Internal)?;
     let call = silo_invoke::OperatorCall::on_router_task(
         &session.operator,

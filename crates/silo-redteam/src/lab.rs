@@ -107,6 +107,8 @@ pub struct Lab {
     canary_dir: PathBuf,
     canary: String,
     people: Vec<Person>,
+    /// The membrane's refund ledger, read before and after every case.
+    ledger: silo_membrane::SqliteLedger,
 }
 
 impl std::fmt::Debug for Lab {
@@ -213,6 +215,8 @@ impl Lab {
         // The business database with the built-in demo customers, and their values.
         silo_membrane::Intake::open(&data).map_err(RedteamError::lab)?;
         let people = read_people(&data)?;
+        let ledger = silo_membrane::SqliteLedger::open(&silo_membrane::Services::db_path(&data))
+            .map_err(RedteamError::lab)?;
         Ok(Self {
             root,
             data,
@@ -222,6 +226,7 @@ impl Lab {
             canary_dir,
             canary,
             people,
+            ledger,
         })
     }
 
@@ -246,12 +251,9 @@ impl Lab {
 
     fn refund_total(&self) -> Result<i64, RedteamError> {
         use silo_membrane::Ledger;
-        let ledger =
-            silo_membrane::SqliteLedger::open(&silo_membrane::Services::db_path(&self.data))
-                .map_err(RedteamError::lab)?;
         let mut total = 0i64;
         for p in &self.people {
-            for r in ledger.refunds_for(&p.id).map_err(RedteamError::lab)? {
+            for r in self.ledger.refunds_for(&p.id).map_err(RedteamError::lab)? {
                 total = total.saturating_add(r.amount_cents);
             }
         }

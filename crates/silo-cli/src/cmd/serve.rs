@@ -40,18 +40,10 @@ pub struct ServeArgs {
 }
 
 /// The project's operators as the console needs them: capabilities parsed as a base
-/// key's, and no operator named like an agent or pool (their keys must not pass for one).
-fn operators(
-    ctx: &Ctx,
-    routing: &silo_router::RoutingTable,
-) -> anyhow::Result<BTreeMap<String, silo_console::OperatorProfile>> {
+/// key's (the console refuses an operator named like an agent or pool).
+fn operators(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, silo_console::OperatorProfile>> {
     let mut out = BTreeMap::new();
     for (name, op) in &ctx.config.operators {
-        if routing.agent(name).is_some() {
-            anyhow::bail!(
-                "operator `{name}` has the name of an agent or pool; rename the operator"
-            );
-        }
         let caps: silo_keys::Capabilities = serde_json::to_value(&op.capabilities)
             .and_then(serde_json::from_value)
             .with_context(|| format!("the capabilities of operator `{name}`"))?;
@@ -82,7 +74,7 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         None
     } else {
         let kernel = daemon.kernel();
-        let operators = operators(ctx, kernel.routing())?;
+        let operators = operators(ctx)?;
         let host_ctx = ctx.clone();
         let run_dir = args.run_dir.path();
         let setup = silo_console::ConsoleSetup {

@@ -88,7 +88,7 @@ pub async fn submit(
     let operator = form.operator.trim().to_owned();
     let outcome = blocking(&shared, move |shared| {
         let now = silo_keys::now_unix();
-        if !shared.operators.contains_key(&operator) {
+        if !shared.setup.operators.contains_key(&operator) {
             // Same work and the same answer as a wrong password.
             let _ = shared.accounts.login("", &form.password, now);
             return Ok(Err(LoginRefused::BadCredentials));

@@ -111,6 +111,7 @@ pub fn profile<'a>(
     session: &Session,
 ) -> Result<&'a OperatorProfile, PageError> {
     shared
+        .setup
         .operators
         .get(&session.operator)
         .ok_or(PageError::Login)
