@@ -652,5 +652,20 @@ fn a_shadow_divergence_shows_on_the_admin_page() {
     // Bob is no admin.
     let bob = Operator::login(&base, "bob", OPERATORS[1].1);
     assert_eq!(bob.get("/admin").0, 403);
+    // A page reached through a rebinding name (a foreign Host) is refused, even with a
+    // valid session: DNS rebinding cannot turn a web page into an operator.
+    let mut resp = alice
+        .http
+        .get(&format!("{base}/admin"))
+        .header("host", "evil.example")
+        .header("cookie", &alice.cookie)
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 421);
+    assert!(resp
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+        .contains("loopback Host"));
     drop(serve);
 }
