@@ -1,0 +1,1 @@
+-- V1__router: filled in by its store.

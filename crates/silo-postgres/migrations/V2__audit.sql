@@ -1,0 +1,1 @@
+-- V2__audit: filled in by its store.

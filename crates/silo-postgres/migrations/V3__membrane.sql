@@ -1,0 +1,1 @@
+-- V3__membrane: filled in by its store.

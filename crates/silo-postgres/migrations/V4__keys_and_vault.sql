@@ -1,0 +1,1 @@
+-- V4__keys_and_vault: filled in by its store.
