@@ -2,8 +2,9 @@
 //!
 //! This crate owns the entry format (canonical JSON, [`canonical`]), the hash chain
 //! ([`chain`]), the RFC 6962 Merkle tree ([`merkle`]), Ed25519-signed checkpoints
-//! ([`checkpoint`]), storage behind [`AuditStore`] (SQLite today, [`sqlite`]), verification
-//! that names the first bad seq ([`verify`]) and the flight-recorder queries ([`query`]).
+//! ([`checkpoint`]), storage behind [`AuditStore`] (embedded SQLite, [`sqlite`]; PostgreSQL
+//! shared by several hosts, [`postgres`]), verification that names the first bad seq
+//! ([`verify`]) and the flight-recorder queries ([`query`]).
 //! It must never update or delete an entry, never sign a checkpoint over a log that fails
 //! verification, and never hold raw key material or raw PII in an entry: entries take
 //! identifier types ([`KeyId`], [`TokenId`], [`CustomerToken`]…) that refuse tokens.
@@ -37,6 +38,7 @@ pub mod hash;
 pub mod ids;
 pub mod log;
 pub mod merkle;
+pub mod postgres;
 pub mod query;
 pub mod sqlite;
 pub mod store;
@@ -53,6 +55,7 @@ pub use ids::{
 };
 pub use log::{AuditError, AuditLog};
 pub use merkle::{ConsistencyProof, InclusionProof};
+pub use postgres::PgAuditStore;
 pub use query::Query;
 pub use sqlite::{Durability, SqliteStore};
 pub use store::{AuditStore, Receipt, StoreError};

@@ -4,8 +4,18 @@
 //! (Ed25519 seed, mode 0600, created the first time a checkpoint is signed or the public key
 //! is asked for, so read-only commands never create key material).
 //!
+//! With PostgreSQL ([`AuditLog::open_postgres`]) the entries and the saved checkpoints live in
+//! the shared database, and only the checkpoint key stays under the data directory: each
+//! host signs the checkpoints it makes with its own key file, so one log may hold
+//! checkpoints signed by several keys, and [`AuditLog::latest_checkpoint`] may be another
+//! host's (verifying it against this host's key then fails with a wrong-key error, not a
+//! tamper). Verifying the chain itself ([`AuditLog::verify`]) uses no key at all; a key only
+//! matters to [`AuditLog::verify_against`], which takes the trusted public key explicitly.
+//! Pin each host's public key off the machine, or export checkpoints from one chosen host.
+//!
 //! `AuditLog` is `Send + Sync`: share one in an `Arc` across threads; see [`crate::sqlite`]
-//! for how appends from several threads and processes are serialised.
+//! and [`crate::postgres`] for how appends from several threads, processes and hosts are
+//! serialised.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +23,7 @@ use crate::checkpoint::{CheckpointError, CheckpointFile, SignedCheckpoint};
 use crate::checkpoint_key::{CheckpointKey, CheckpointKeyError, CheckpointPublicKey};
 use crate::entry::{Entry, EntryDraft};
 use crate::merkle::{consistency_proof, inclusion_proof, root, ConsistencyProof, InclusionProof};
+use crate::postgres::PgAuditStore;
 use crate::query::Query;
 use crate::sqlite::{Durability, SqliteStore};
 use crate::store::{AuditStore, Receipt, StoreError};
@@ -77,6 +88,17 @@ impl AuditLog {
     /// Opens the SQLite log in `data_dir` with the given durability.
     pub fn open_with(data_dir: &Path, durability: Durability) -> Result<Self, AuditError> {
         let store = SqliteStore::open_with(&Self::db_path(data_dir), durability)?;
+        Ok(Self::with_store(Box::new(store), Self::key_path(data_dir)))
+    }
+
+    /// Opens the log kept in the shared PostgreSQL database `db`, signing checkpoints with
+    /// this host's key at [`AuditLog::key_path`]`(data_dir)` (created on first use, as with
+    /// SQLite).
+    pub fn open_postgres(
+        db: &silo_postgres::Database,
+        data_dir: &Path,
+    ) -> Result<Self, AuditError> {
+        let store = PgAuditStore::open(db)?;
         Ok(Self::with_store(Box::new(store), Self::key_path(data_dir)))
     }
 

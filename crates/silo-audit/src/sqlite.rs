@@ -24,8 +24,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 use crate::chain::ChainHead;
 use crate::checkpoint::SignedCheckpoint;
 use crate::entry::{Entry, EntryDraft};
-use crate::hash::Hash;
-use crate::query::Query;
+use crate::query::{Query, SqlArg};
 use crate::store::{AuditStore, IndexColumns, Receipt, StoreError, StoredRow};
 use crate::timestamp::Timestamp;
 
@@ -167,19 +166,7 @@ fn read_head(conn: &Connection) -> Result<ChainHead, StoreError> {
                 .optional()
         })
         .map_err(backend("reading the chain head"))?;
-    let Some((seq, hash)) = last else {
-        return Ok(ChainHead::GENESIS);
-    };
-    let corrupt = |reason: &str| StoreError::Corrupt {
-        seq,
-        reason: reason.to_owned(),
-    };
-    let next_seq = u64::try_from(seq)
-        .ok()
-        .and_then(|s| s.checked_add(1))
-        .ok_or_else(|| corrupt("negative or maximal seq"))?;
-    let prev = Hash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?;
-    Ok(ChainHead { next_seq, prev })
+    crate::store::head_after(last)
 }
 
 /// Text or blob bytes; anything else reads as empty so that verification flags the row.
@@ -314,63 +301,15 @@ impl AuditStore for SqliteStore {
     }
 
     fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError> {
-        let mut sql = String::from("SELECT seq, body FROM audit_entries WHERE 1 = 1");
-        let mut args: Vec<Value> = Vec::new();
-        if let Some(t) = &query.task_family {
-            // `task = ?` or `task` starts with `<task>.`: a range, so the index serves it
-            // (`/` sorts right after `.`).
-            let family = t.to_string();
-            args.push(Value::Text(family.clone()));
-            args.push(Value::Text(format!("{family}.")));
-            args.push(Value::Text(format!("{family}/")));
-            let n = args.len();
-            sql.push_str(&format!(
-                " AND (task = ?{} OR (task >= ?{} AND task < ?{}))",
-                n - 2,
-                n - 1,
-                n
-            ));
-        }
-        let mut filter = |column: &str, op: &str, value: Value| {
-            args.push(value);
-            sql.push_str(&format!(" AND {column} {op} ?{}", args.len()));
-        };
-        if let Some(t) = &query.task {
-            filter("task", "=", Value::Text(t.to_string()));
-        }
-        if let Some(a) = &query.agent {
-            filter("agent", "=", Value::Text(a.to_string()));
-        }
-        if let Some(c) = &query.customer {
-            filter("customer", "=", Value::Text(c.to_string()));
-        }
-        if let Some(a) = &query.action {
-            filter("action", "=", Value::Text(a.to_string()));
-        }
-        if let Some(d) = query.decision {
-            filter("decision", "=", Value::Text(d.as_str().to_owned()));
-        }
-        if let Some(t) = query.since {
-            filter("time_us", ">=", Value::Integer(t.unix_micros()));
-        }
-        if let Some(t) = query.until {
-            filter("time_us", "<", Value::Integer(t.unix_micros()));
-        }
-        if let Some(s) = query.after_seq {
-            filter("seq", ">", Value::Integer(to_i64(s)?));
-        }
-        let newest_first = query.after_seq.is_none() && query.limit.is_some();
-        sql.push_str(if newest_first {
-            " ORDER BY seq DESC"
-        } else {
-            " ORDER BY seq ASC"
+        let plan = query.to_sql(|n| format!("?{n}"))?;
+        let args = plan.args.into_iter().map(|a| match a {
+            SqlArg::Text(t) => Value::Text(t),
+            SqlArg::Int(i) => Value::Integer(i),
         });
-        if let Some(limit) = query.limit {
-            args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-            sql.push_str(&format!(" LIMIT ?{}", args.len()));
-        }
         let conn = self.lock();
-        let mut stmt = conn.prepare(&sql).map_err(backend("preparing the query"))?;
+        let mut stmt = conn
+            .prepare(&plan.sql)
+            .map_err(backend("preparing the query"))?;
         let rows = stmt
             .query_map(params_from_iter(args), |r| {
                 Ok((r.get::<_, i64>(0)?, bytes(r.get_ref(1)?)))
@@ -380,20 +319,7 @@ impl AuditStore for SqliteStore {
             .map_err(backend("reading entries"))?;
         drop(stmt);
         drop(conn);
-        let mut entries = Vec::with_capacity(rows.len());
-        for (seq, body) in rows {
-            let entry = Entry::decode(&body).map_err(|e| StoreError::Corrupt {
-                seq,
-                reason: e.to_string(),
-            })?;
-            if query.matches(&entry) {
-                entries.push(entry);
-            }
-        }
-        if newest_first {
-            entries.reverse();
-        }
-        Ok(entries)
+        query.finish(rows, plan.newest_first)
     }
 
     fn save_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError> {

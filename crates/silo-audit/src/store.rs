@@ -1,4 +1,5 @@
-//! `AuditStore`: the storage seam. SQLite implements it today; PostgreSQL can later.
+//! `AuditStore`: the storage seam, implemented by SQLite ([`crate::sqlite`], embedded) and
+//! PostgreSQL ([`crate::postgres`], shared by several hosts).
 //!
 //! A store only stores: the chain rule is in [`crate::chain`] and every check is in
 //! [`crate::verify`], which reads rows back through [`AuditStore::rows_after`] exactly as the
@@ -10,6 +11,7 @@
 //! Entries are never updated or deleted.
 
 use crate::canonical::CanonicalError;
+use crate::chain::ChainHead;
 use crate::checkpoint::SignedCheckpoint;
 use crate::entry::{Entry, EntryDraft};
 use crate::hash::Hash;
@@ -26,6 +28,19 @@ pub enum StoreError {
         context: &'static str,
         /// The backend's error.
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The PostgreSQL server refused or failed a statement, or could not be reached mid-way.
+    #[error("audit store: {context}: {message}")]
+    Postgres {
+        /// What the store was doing.
+        context: &'static str,
+        /// The server's message with its detail and hint, or the client's error chain when
+        /// no server answered.
+        message: String,
+        /// The SQLSTATE code, when the server answered (`40001`, `23505`…).
+        code: Option<String>,
+        /// The client's error.
+        source: silo_postgres::postgres::Error,
     },
     /// The store's directory could not be created.
     #[error("audit store `{path}`: {source}")]
@@ -158,4 +173,22 @@ pub trait AuditStore: Send + Sync {
 
     /// The most recently saved checkpoint.
     fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError>;
+}
+
+/// The head after the last stored row `(seq, hash)` (`None`: an empty log), as every store
+/// reads it inside its append transaction.
+pub(crate) fn head_after(last: Option<(i64, Vec<u8>)>) -> Result<ChainHead, StoreError> {
+    let Some((seq, hash)) = last else {
+        return Ok(ChainHead::GENESIS);
+    };
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        seq,
+        reason: reason.to_owned(),
+    };
+    let next_seq = u64::try_from(seq)
+        .ok()
+        .and_then(|s| s.checked_add(1))
+        .ok_or_else(|| corrupt("negative or maximal seq"))?;
+    let prev = Hash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?;
+    Ok(ChainHead { next_seq, prev })
 }

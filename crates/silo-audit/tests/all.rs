@@ -1,8 +1,14 @@
-//! The silo-audit integration tests: one binary, one module per concern.
+//! The silo-audit integration tests against the SQLite store: one binary, one module per
+//! concern. `tests/postgres.rs` runs the same store-bound modules against PostgreSQL.
 
+/// The store under test: an SQLite file in each fixture's data directory.
+#[path = "all/sqlite_backend.rs"]
+mod backend;
 #[path = "all/support.rs"]
 mod support;
 
+#[path = "all/canonical.rs"]
+mod canonical;
 #[path = "all/checkpoint.rs"]
 mod checkpoint;
 #[path = "all/concurrency.rs"]

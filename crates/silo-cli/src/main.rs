@@ -33,6 +33,13 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// The shared PostgreSQL database (`postgresql://user:password@host:5432/db`) that
+    /// several `silo serve` processes keep their state in; default: the project file's
+    /// `database`, else embedded SQLite under the data directory. Prefer the environment
+    /// variable: a command line is visible to every user of the machine.
+    #[arg(long, global = true, env = "SILO_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +53,48 @@ pub struct Ctx {
     pub config: silo_config::Config,
     /// `--json`: print JSON for scripts.
     pub json: bool,
+    /// The shared database's URL (`--database` / `SILO_DATABASE_URL`, else the project
+    /// file's `database`); `None`: embedded SQLite.
+    database_url: Option<String>,
+    /// The pool, opened on first use.
+    database: std::sync::Arc<std::sync::OnceLock<silo_postgres::Database>>,
+}
+
+impl Ctx {
+    /// The shared database, connected (and migrated) on first use; `None` when silo runs
+    /// on embedded SQLite.
+    pub fn database(&self) -> anyhow::Result<Option<silo_postgres::Database>> {
+        let Some(url) = &self.database_url else {
+            return Ok(None);
+        };
+        if let Some(db) = self.database.get() {
+            return Ok(Some(db.clone()));
+        }
+        let pool = self.config.database.as_ref().map_or(8, |d| d.pool);
+        let db = silo_postgres::Database::connect_with(url, pool)?;
+        Ok(Some(self.database.get_or_init(|| db).clone()))
+    }
+}
+
+/// The database URL: the command line or environment first, then the project file (its
+/// `url`, or the variable its `url_env` names, which must be set).
+fn database_url(
+    cli: Option<String>,
+    config: &silo_config::Config,
+) -> Result<Option<String>, String> {
+    if let Some(url) = cli.filter(|u| !u.is_empty()) {
+        return Ok(Some(url));
+    }
+    match config.database.as_ref().map(|d| &d.url) {
+        None => Ok(None),
+        Some(silo_config::DatabaseUrl::Literal(url)) => Ok(Some(url.clone())),
+        Some(silo_config::DatabaseUrl::Env(var)) => match std::env::var(var) {
+            Ok(url) if !url.is_empty() => Ok(Some(url)),
+            _ => Err(format!(
+                "the project file's `database.url_env` names `{var}`, which is not set"
+            )),
+        },
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -134,10 +183,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let database_url = match database_url(cli.database, &config) {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!("silo: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let ctx = Ctx {
         data_dir: cli.data_dir.unwrap_or_else(|| config.data_dir.clone()),
         config,
         json: cli.json,
+        database_url,
+        database: Default::default(),
     };
     let result = match cli.command {
         Command::Init(a) => cmd::init::run(*a, &ctx),

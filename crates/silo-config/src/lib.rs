@@ -111,6 +111,27 @@ pub struct Llm {
     pub api_key_env: Option<String>,
 }
 
+/// The shared PostgreSQL database that several `silo serve` processes, on one machine or
+/// many, keep their state in (`docs/SCALING.md`); without one, everything is embedded
+/// SQLite under the data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    /// Where the connection URL comes from.
+    pub url: DatabaseUrl,
+    /// Connections each process keeps open at most (1–256; default 8).
+    pub pool: u32,
+}
+
+/// Where the database URL comes from. A URL with a password must come from the
+/// environment: the project file holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `database.url`: written in the file (no password).
+    Literal(String),
+    /// `database.url_env`: the environment variable that holds it.
+    Env(String),
+}
+
 /// An SMTP relay behind the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Smtp {
@@ -161,6 +182,8 @@ pub struct Config {
     pub smtp: Option<Smtp>,
     /// Human operators by name.
     pub operators: BTreeMap<String, Operator>,
+    /// The shared database; `None`: embedded SQLite under `data_dir`.
+    pub database: Option<Database>,
 }
 
 impl Config {

@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::{
-    Config, ConfigError, Llm, Operator, Route, Router, Routing, Serve, Smtp, DEFAULT_HUMAN_POOL,
+    Config, ConfigError, Database, DatabaseUrl, Llm, Operator, Route, Router, Routing, Serve, Smtp,
+    DEFAULT_HUMAN_POOL,
 };
 
 /// Most cells one daemon runs at once.
@@ -64,6 +65,56 @@ pub(crate) struct RawConfig {
     smtp: Option<RawSmtp>,
     #[serde(default)]
     operators: BTreeMap<String, RawOperator>,
+    database: Option<RawDatabase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawDatabaseFields")]
+struct RawDatabase(Database);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabaseFields {
+    url: Option<String>,
+    url_env: Option<String>,
+    pool: Option<u32>,
+}
+
+impl TryFrom<RawDatabaseFields> for RawDatabase {
+    type Error = String;
+
+    fn try_from(raw: RawDatabaseFields) -> Result<Self, String> {
+        let url = match (raw.url, raw.url_env) {
+            (Some(url), None) => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(format!(
+                        "`url` must be a PostgreSQL URL (`postgresql://user@host:5432/db`), not `{}`",
+                        url.split("://").next().unwrap_or_default()
+                    ));
+                }
+                let authority = url.split("://").nth(1).unwrap_or_default();
+                let userinfo = authority.split(['/', '?']).next().unwrap_or_default();
+                if userinfo
+                    .rsplit_once('@')
+                    .is_some_and(|(user, _)| user.contains(':'))
+                {
+                    return Err(
+                        "`url` holds a password: put the whole URL in an environment \
+                                variable and name it with `url_env` instead"
+                            .into(),
+                    );
+                }
+                DatabaseUrl::Literal(url)
+            }
+            (None, Some(var)) if !var.is_empty() => DatabaseUrl::Env(var),
+            _ => return Err("give exactly one of `url` and `url_env`".into()),
+        };
+        let pool = raw.pool.unwrap_or(8);
+        if !(1..=256).contains(&pool) {
+            return Err(format!("`pool` must be 1 to 256 connections, not {pool}"));
+        }
+        Ok(RawDatabase(Database { url, pool }))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -316,6 +367,7 @@ impl RawConfig {
                     )
                 })
                 .collect(),
+            database: self.database.map(|d| d.0),
         }
     }
 }

@@ -147,3 +147,49 @@ fn an_unreadable_file_names_itself() {
     assert!(matches!(e, ConfigError::Read { .. }));
     assert!(e.to_string().starts_with("/nonexistent/silo.yaml: "), "{e}");
 }
+
+#[test]
+fn the_database_comes_from_a_url_without_a_password_or_an_environment_variable() {
+    let c = Config::parse(
+        "database:\n  url: postgresql://silo@db.internal:5432/silo\n  pool: 4\n",
+        Path::new("/p/silo.yaml"),
+    )
+    .unwrap();
+    let db = c.database.unwrap();
+    assert_eq!(
+        db.url,
+        silo_config::DatabaseUrl::Literal("postgresql://silo@db.internal:5432/silo".into())
+    );
+    assert_eq!(db.pool, 4);
+    let c = Config::parse(
+        "database: { url_env: SILO_DATABASE_URL }\n",
+        Path::new("/p/silo.yaml"),
+    )
+    .unwrap();
+    let db = c.database.unwrap();
+    assert_eq!(
+        db.url,
+        silo_config::DatabaseUrl::Env("SILO_DATABASE_URL".into())
+    );
+    assert_eq!(db.pool, 8);
+    assert!(Config::parse("", Path::new("/p/silo.yaml"))
+        .unwrap()
+        .database
+        .is_none());
+
+    let e = err("database:\n  url: postgresql://silo:hunter2@db/silo\n");
+    assert!(
+        e.starts_with("/p/silo.yaml:2:") || e.starts_with("/p/silo.yaml:"),
+        "{e}"
+    );
+    assert!(e.contains("database") && e.contains("password"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+    let e = err("database: { url: mysql://db/silo }\n");
+    assert!(e.contains("PostgreSQL URL"), "{e}");
+    let e = err("database: { url: postgresql://db/s, url_env: X }\n");
+    assert!(e.contains("exactly one of"), "{e}");
+    let e = err("database: { url_env: X, pool: 0 }\n");
+    assert!(e.contains("pool"), "{e}");
+    let e = err("database: { url_env: X, host: y }\n");
+    assert!(e.contains("unknown field `host`"), "{e}");
+}

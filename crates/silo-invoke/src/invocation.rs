@@ -57,6 +57,12 @@ pub struct Host {
     /// process's previous turn while nothing they are built from changed — the router's
     /// workers set it; a single `silo run` has nothing to reuse.
     pub warm: bool,
+    /// The shared PostgreSQL database (`database:` in silo.yaml): the audit log, the
+    /// membrane's ledger, counters, scratch state and outcomes, the vault's tokens, key
+    /// revocations and the published public keys live there, so every host sees them;
+    /// `None`: embedded SQLite under `data_dir`. The business database, the outbox and the
+    /// key folder's private keys stay under `data_dir` either way.
+    pub database: Option<silo_postgres::Database>,
 }
 
 impl std::fmt::Debug for Host {
@@ -70,6 +76,7 @@ impl std::fmt::Debug for Host {
             .field("smtp", &self.smtp)
             .field("policy", &self.policy)
             .field("shared_runtime", &self.runtime.is_some())
+            .field("database", &self.database)
             .finish()
     }
 }
@@ -193,12 +200,22 @@ fn check_id(what: &str, value: &str) -> Result<(), InvokeError> {
 
 /// Opens the key store under `<data_dir>/keys`, creating it on first use.
 pub fn open_keys(data_dir: &Path) -> Result<KeyStore, InvokeError> {
+    open_keys_with(data_dir, None)
+}
+
+/// [`open_keys`]; with a shared database, revocations go there and the store's public
+/// keys are published there (so membranes on other hosts verify with them).
+pub fn open_keys_with(
+    data_dir: &Path,
+    database: Option<&silo_postgres::Database>,
+) -> Result<KeyStore, InvokeError> {
     let dir = data_dir.join("keys");
-    if dir.exists() {
-        Ok(KeyStore::open(&dir)?)
-    } else {
-        Ok(KeyStore::init(&dir, now_unix())?)
-    }
+    Ok(match (dir.exists(), database) {
+        (true, None) => KeyStore::open(&dir)?,
+        (false, None) => KeyStore::init(&dir, now_unix())?,
+        (true, Some(db)) => KeyStore::open_with_postgres(&dir, db)?,
+        (false, Some(db)) => KeyStore::init_with_postgres(&dir, now_unix(), db)?,
+    })
 }
 
 /// The operator policy: `file` when given (it must exist), else `<data_dir>/policy.yaml`
@@ -299,6 +316,7 @@ struct WarmKey {
     keyring_stamp: Option<(u64, u64, i128)>,
     llm: bool,
     smtp: Option<String>,
+    database: Option<String>,
 }
 
 struct Warm {
@@ -328,6 +346,7 @@ pub(crate) fn services_for(
         keyring_stamp: stamp(&host.data_dir.join("keys").join("keyring.json")),
         llm: host.llm.is_some(),
         smtp: host.smtp.as_ref().map(|s| format!("{s:?}")),
+        database: host.database.as_ref().map(|d| d.shown_url().to_owned()),
     };
     if host.warm {
         let warm = WARM.lock().unwrap_or_else(|e| e.into_inner());
@@ -335,13 +354,34 @@ pub(crate) fn services_for(
             return Ok((w.services.clone(), w.audit.clone()));
         }
     }
-    let audit = Arc::new(AuditLog::open_with(&host.data_dir, host.audit_durability)?);
-    let mut services = Services::embedded(
-        &host.data_dir,
-        store.verifier()?,
-        load_policy(host.policy.as_deref(), &host.data_dir)?,
-        audit.clone(),
-    )?;
+    let policy = load_policy(host.policy.as_deref(), &host.data_dir)?;
+    let (audit, mut services) = match &host.database {
+        None => {
+            let audit = Arc::new(AuditLog::open_with(&host.data_dir, host.audit_durability)?);
+            let services =
+                Services::embedded(&host.data_dir, store.verifier()?, policy, audit.clone())?;
+            (audit, services)
+        }
+        Some(db) => {
+            // The router's workers run no more turns at once than they have threads, so the
+            // pool is shared by this process's cells.
+            let audit = Arc::new(AuditLog::open_postgres(db, &host.data_dir)?);
+            let vault = silo_pii::Vault::open_postgres(
+                db,
+                &silo_membrane::Intake::vault_key_dir(&host.data_dir),
+            )
+            .map_err(|e| InvokeError::Invalid(format!("the vault: {e}")))?;
+            let services = Services::postgres(
+                db,
+                &host.data_dir,
+                store.verifier()?,
+                policy,
+                audit.clone(),
+                vault,
+            )?;
+            (audit, services)
+        }
+    };
     if let Some(llm) = host.llm.take() {
         services = services.with_llm(llm);
     }
@@ -403,7 +443,7 @@ pub fn invoke(
     let hash = folder_hash(&agent_dir)?;
     timings.manifest_us = clock.lap();
 
-    let store = open_keys(&host.data_dir)?;
+    let store = open_keys_with(&host.data_dir, host.database.as_ref())?;
     let minter = store.minter()?;
     let now = now_unix();
     let cell = match &inv.cell {

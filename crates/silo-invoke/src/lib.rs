@@ -21,8 +21,8 @@ pub mod sdk;
 pub use deploy::{deploy, Deployed, VERSIONS_DIR};
 pub use error::InvokeError;
 pub use invocation::{
-    invoke, load_policy, open_keys, shared_runtime, Host, Invocation, InvocationReport,
-    InvocationTimings, LLM_LOOPBACK_PORT,
+    invoke, load_policy, open_keys, open_keys_with, shared_runtime, Host, Invocation,
+    InvocationReport, InvocationTimings, LLM_LOOPBACK_PORT,
 };
 pub use manifest::{Manifest, ManifestLimits, MANIFEST_FILE};
 pub use operator::{operator_call, OperatorCall, OperatorReply, RouterTask};

@@ -17,7 +17,7 @@ use silo_keys::{
 use silo_membrane::{CellBinding, Limits, Membrane};
 
 use crate::error::InvokeError;
-use crate::invocation::{open_keys, Host};
+use crate::invocation::{open_keys_with, Host};
 
 /// How long an operator's keys live (one action).
 const OPERATOR_KEY_SECS: u64 = 300;
@@ -132,7 +132,7 @@ pub fn operator_call(mut host: Host, call: &OperatorCall) -> Result<OperatorRepl
             call.path
         )));
     }
-    let store = open_keys(&host.data_dir)?;
+    let store = open_keys_with(&host.data_dir, host.database.as_ref())?;
     let minter = store.minter()?;
     let now = now_unix();
     let session = silo_cell::new_cell_id();

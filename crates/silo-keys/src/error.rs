@@ -81,6 +81,27 @@ pub enum StoreError {
     /// Random number generation failed.
     #[error("cannot generate a key: {0}")]
     Random(String),
+    /// The shared database (revocations, published public keys) failed.
+    #[error("key store database: {0}")]
+    Database(#[from] silo_postgres::PgError),
+    /// A kid is already published with another public key: two key stores publish to one
+    /// database, or the table was altered.
+    #[error("key id `{kid}` is already published in the database with another public key; only one key store may publish to a database")]
+    KidConflict {
+        /// The key id.
+        kid: String,
+    },
+    /// The database holds no public key to verify with.
+    #[error("no public keys are published in the database; open the key store with the database on the router host first (`KeyStore::open_with_postgres`)")]
+    NoPublishedKeys,
+    /// A published public key does not decode.
+    #[error("published key `{kid}` is corrupt: {reason}")]
+    CorruptPublished {
+        /// The key id.
+        kid: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Minting a token failed.

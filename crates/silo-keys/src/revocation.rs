@@ -5,6 +5,18 @@
 //! writes the union, so no process can drop another's revocation; and every check looks at
 //! the file's identity (inode, size, modification time) and re-reads it when it changed,
 //! so a key revoked by another process stops working in a running membrane at once.
+//!
+//! With a shared PostgreSQL database ([`RevocationList::postgres`], table
+//! `key_revocations`) the list spans hosts. A revocation is one `INSERT … ON CONFLICT DO
+//! NOTHING` (expired entries are deleted in the same transaction). A check first looks at
+//! the ids this process already knows are revoked (nothing is ever un-revoked, so that
+//! answer is final) and otherwise asks the database for that one id, on every check: a
+//! primary-key lookup, one round trip, and it cannot miss a revocation committed before the
+//! check. Cheaper schemes were rejected because each has a window: a high-water mark over a
+//! sequence skips a row whose transaction commits after a later-numbered one, and
+//! `LISTEN`/`NOTIFY` delivers after the commit, so a check in between would pass a revoked
+//! key. A database that cannot be reached or queried counts every key as revoked (fail
+//! closed), like an unreadable file.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -13,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use nix::fcntl::{Flock, FlockArg};
+use silo_postgres::{Database, PgError};
 
 use crate::atomic_file::write_atomic;
 use crate::error::StoreError;
@@ -22,7 +35,9 @@ use crate::error::StoreError;
 /// one made by another process is seen at the next check (the file changed).
 #[derive(Debug, Clone, Default)]
 pub struct RevocationList {
-    path: Option<PathBuf>,
+    backend: Backend,
+    /// Memory and file: the whole list. PostgreSQL: the ids known to be revoked (checks
+    /// that find nothing here ask the database).
     revoked: Arc<RwLock<BTreeMap<String, Revoked>>>,
     /// The file as last read: (device, inode, size, mtime in ns); `None` before a read or
     /// when there was no file.
@@ -30,6 +45,18 @@ pub struct RevocationList {
 }
 
 type FileId = (u64, u64, u64, i64);
+
+/// Where the list is kept.
+#[derive(Debug, Clone, Default)]
+enum Backend {
+    /// Only in this process (tests, benches).
+    #[default]
+    Memory,
+    /// One JSON file shared by the processes of one host.
+    File(PathBuf),
+    /// The shared database of several hosts (boxed: a pool handle is large).
+    Postgres(Box<Database>),
+}
 
 /// One revocation: when, and — for a token whose latest possible expiry is known (task
 /// keys live at most [`crate::MAX_TASK_TTL_SECS`]) — until when it matters; after that
@@ -62,6 +89,35 @@ impl Revoked {
             Revoked::Until { until, .. } => until >= now,
         }
     }
+
+    fn until(self) -> Option<u64> {
+        match self {
+            Revoked::At(_) => None,
+            Revoked::Until { until, .. } => Some(until),
+        }
+    }
+
+    /// The entry of a database row (`revoked_at`, `until_at`).
+    fn from_row(at: i64, until: Option<i64>) -> Self {
+        let at = u64::try_from(at).unwrap_or(0);
+        match until {
+            None => Revoked::At(at),
+            Some(until) => Revoked::Until {
+                at,
+                until: u64::try_from(until).unwrap_or(0),
+            },
+        }
+    }
+}
+
+/// Seconds as the database stores them (BIGINT); far-future values saturate.
+fn db_secs(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
+/// Maps a PostgreSQL error, naming what was being done.
+fn pg(context: &'static str) -> impl FnOnce(silo_postgres::postgres::Error) -> StoreError {
+    move |source| StoreError::Database(PgError::Query { context, source })
 }
 
 fn file_id(path: &Path) -> std::io::Result<Option<FileId>> {
@@ -102,7 +158,7 @@ impl RevocationList {
     /// Loads the list from `path`, or starts an empty one there if the file does not exist.
     pub fn load(path: &Path) -> Result<Self, StoreError> {
         let list = Self {
-            path: Some(path.to_path_buf()),
+            backend: Backend::File(path.to_path_buf()),
             revoked: Arc::default(),
             seen: Arc::default(),
         };
@@ -110,9 +166,55 @@ impl RevocationList {
         Ok(list)
     }
 
-    /// Re-reads the file (if this list has one) to pick up revocations made by another process.
+    /// The list kept in the shared database `db` (table `key_revocations`): every host's
+    /// revocations, seen by every host's next check. Fails when the database cannot be
+    /// queried; entries past their token's latest expiry are dropped.
+    pub fn postgres(db: &Database) -> Result<Self, StoreError> {
+        let mut client = db.client()?;
+        client
+            .execute(
+                "DELETE FROM key_revocations WHERE until_at < $1",
+                &[&db_secs(crate::now_unix())],
+            )
+            .map_err(pg("dropping expired revocations"))?;
+        Ok(Self {
+            backend: Backend::Postgres(Box::new(db.clone())),
+            revoked: Arc::default(),
+            seen: Arc::default(),
+        })
+    }
+
+    /// The shared database, when the list is kept there.
+    pub fn database(&self) -> Option<&Database> {
+        match &self.backend {
+            Backend::Postgres(db) => Some(db),
+            Backend::Memory | Backend::File(_) => None,
+        }
+    }
+
+    /// Copies every entry of this list into `other` (entries it already has stay as they
+    /// are): what moving a key store from its file to the database needs, so that nothing
+    /// revoked becomes valid again.
+    pub fn copy_into(&self, other: &RevocationList) -> Result<(), StoreError> {
+        self.reload()?;
+        let entries: Vec<(String, Revoked)> = self
+            .revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let now = crate::now_unix();
+        for (jti, entry) in entries {
+            other.add(&jti, now, entry)?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads the file (if this list has one) to pick up revocations made by another
+    /// process. A list in the database has nothing to re-read: every check asks it.
     pub fn reload(&self) -> Result<(), StoreError> {
-        let Some(path) = &self.path else {
+        let Backend::File(path) = &self.backend else {
             return Ok(());
         };
         let io = |source| StoreError::Io {
@@ -135,7 +237,7 @@ impl RevocationList {
 
     /// Re-reads the file when another process changed it since the last read.
     fn refresh(&self) -> Result<(), StoreError> {
-        let Some(path) = &self.path else {
+        let Backend::File(path) = &self.backend else {
             return Ok(());
         };
         let now = file_id(path).map_err(|source| StoreError::Io {
@@ -163,10 +265,14 @@ impl RevocationList {
     }
 
     fn add(&self, jti: &str, now: u64, entry: Revoked) -> Result<bool, StoreError> {
-        let Some(path) = &self.path else {
-            let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-            map.retain(|_, e| e.matters_at(now));
-            return Ok(map.insert(jti.to_string(), entry).is_none());
+        let path = match &self.backend {
+            Backend::Memory => {
+                let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+                map.retain(|_, e| e.matters_at(now));
+                return Ok(map.insert(jti.to_string(), entry).is_none());
+            }
+            Backend::Postgres(db) => return self.add_to_database(db, jti, now, entry),
+            Backend::File(path) => path,
         };
         // Other processes write this file too: hold its lock across read, merge and write.
         let lock_path = path.with_extension("json.lock");
@@ -203,9 +309,43 @@ impl RevocationList {
         Ok(fresh)
     }
 
-    /// `true` if `jti` is revoked — here or, since the last check, by another process. A
-    /// list file that cannot be read counts every key as revoked (fail closed).
+    /// One revocation into the database: expired entries dropped and the new one inserted
+    /// unless present, in one transaction. Durable when it returns.
+    fn add_to_database(
+        &self,
+        db: &Database,
+        jti: &str,
+        now: u64,
+        entry: Revoked,
+    ) -> Result<bool, StoreError> {
+        let mut client = db.client()?;
+        let mut tx = client.transaction().map_err(pg("revoking a key"))?;
+        tx.execute(
+            "DELETE FROM key_revocations WHERE until_at < $1",
+            &[&db_secs(now)],
+        )
+        .map_err(pg("dropping expired revocations"))?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO key_revocations (jti, revoked_at, until_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (jti) DO NOTHING",
+                &[&jti, &db_secs(entry.at()), &entry.until().map(db_secs)],
+            )
+            .map_err(pg("revoking a key"))?;
+        tx.commit().map_err(pg("revoking a key"))?;
+        let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, e| e.matters_at(now));
+        map.entry(jti.to_string()).or_insert(entry);
+        Ok(inserted == 1)
+    }
+
+    /// `true` if `jti` is revoked — here or, since the last check, by another process (or,
+    /// with a database, by another host). A list file that cannot be read, or a database
+    /// that cannot be queried, counts every key as revoked (fail closed).
     pub fn is_revoked(&self, jti: &str) -> bool {
+        if let Backend::Postgres(db) = &self.backend {
+            return self.is_revoked_in_database(db, jti);
+        }
         if self.refresh().is_err() {
             return true;
         }
@@ -215,10 +355,67 @@ impl RevocationList {
             .contains_key(jti)
     }
 
-    /// All revoked ids with their revocation time.
+    fn is_revoked_in_database(&self, db: &Database, jti: &str) -> bool {
+        if self
+            .revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(jti)
+        {
+            return true;
+        }
+        let row = db.client().map_err(StoreError::from).and_then(|mut c| {
+            c.query_opt(
+                "SELECT revoked_at, until_at FROM key_revocations WHERE jti = $1",
+                &[&jti],
+            )
+            .map_err(pg("checking a revocation"))
+        });
+        match row {
+            Ok(None) => false,
+            Ok(Some(row)) => {
+                let entry = Revoked::from_row(row.get(0), row.get(1));
+                let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+                map.retain(|_, e| e.matters_at(crate::now_unix()));
+                map.insert(jti.to_string(), entry);
+                true
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// All revoked ids with their revocation time. With a database: every host's entries
+    /// still in force; if the database cannot be read, the ones this process knows of (use
+    /// [`RevocationList::try_entries`] to see the error).
     pub fn entries(&self) -> Vec<(String, u64)> {
+        if let Backend::Postgres(_) = &self.backend {
+            if let Ok(entries) = self.try_entries() {
+                return entries;
+            }
+        }
         let map = self.revoked.read().unwrap_or_else(|e| e.into_inner());
         map.iter().map(|(k, v)| (k.clone(), v.at())).collect()
+    }
+
+    /// [`RevocationList::entries`], failing when the file or database cannot be read.
+    pub fn try_entries(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        if let Backend::Postgres(db) = &self.backend {
+            let rows = db
+                .client()?
+                .query(
+                    "SELECT jti, revoked_at FROM key_revocations
+                     WHERE until_at IS NULL OR until_at >= $1 ORDER BY jti",
+                    &[&db_secs(crate::now_unix())],
+                )
+                .map_err(pg("listing revocations"))?;
+            return Ok(rows
+                .iter()
+                .map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0)))
+                .collect());
+        }
+        self.refresh()?;
+        let map = self.revoked.read().unwrap_or_else(|e| e.into_inner());
+        Ok(map.iter().map(|(k, v)| (k.clone(), v.at())).collect())
     }
 }
 

@@ -4,7 +4,14 @@
 //! Layout of `<data_dir>/keys/`:
 //! - `keyring.json` — current kid and every key's public half, creation and retirement time;
 //! - `<kid>.key` — the 32-byte Ed25519 seed, base64, mode 0600;
-//! - `revoked.json` — the revocation list.
+//! - `revoked.json` — the revocation list (unless the store uses a database).
+//!
+//! With a shared PostgreSQL database ([`KeyStore::init_with_postgres`],
+//! [`KeyStore::open_with_postgres`], [`KeyStore::attach_postgres`]) the private keys stay
+//! here, on the router host; the public half of the ring is published to the database (at
+//! init, open and every rotation) for the hosts that only verify, and revocations are kept
+//! there instead of `revoked.json` (whose entries are copied over when the store attaches,
+//! so nothing revoked becomes valid again).
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -14,10 +21,12 @@ use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use silo_postgres::Database;
 
 use crate::atomic_file::write_atomic;
 use crate::error::StoreError;
 use crate::mint::Minter;
+use crate::published;
 use crate::revocation::RevocationList;
 use crate::verify::{Verifier, VerifierKey};
 
@@ -52,6 +61,8 @@ pub struct KeyStore {
     dir: PathBuf,
     ring: KeyRing,
     revocations: RevocationList,
+    /// The shared database the ring is published to, when attached.
+    db: Option<Database>,
 }
 
 impl KeyStore {
@@ -81,9 +92,53 @@ impl KeyStore {
             dir: dir.to_path_buf(),
             ring,
             revocations: RevocationList::load(&dir.join("revoked.json"))?,
+            db: None,
         };
         store.save_ring()?;
         Ok(store)
+    }
+
+    /// [`KeyStore::init`], then [`KeyStore::attach_postgres`]: the new key is published to
+    /// `db` before this returns.
+    pub fn init_with_postgres(dir: &Path, now: u64, db: &Database) -> Result<Self, StoreError> {
+        let mut store = Self::init(dir, now)?;
+        store.attach_postgres(db)?;
+        Ok(store)
+    }
+
+    /// [`KeyStore::open`], then [`KeyStore::attach_postgres`].
+    pub fn open_with_postgres(dir: &Path, db: &Database) -> Result<Self, StoreError> {
+        let mut store = Self::open(dir)?;
+        store.attach_postgres(db)?;
+        Ok(store)
+    }
+
+    /// Makes this store use the shared database `db`: publishes the ring's public keys
+    /// there, copies the entries of `revoked.json` into the database's revocation list,
+    /// and from now on revokes there (verifiers made by [`KeyStore::verifier`] after this
+    /// check the database; ones made before keep the file). Later rotations publish too.
+    pub fn attach_postgres(&mut self, db: &Database) -> Result<(), StoreError> {
+        published::publish(db, &self.ring.keys, crate::now_unix())?;
+        let shared = RevocationList::postgres(db)?;
+        self.revocations.copy_into(&shared)?;
+        self.revocations = shared;
+        self.db = Some(db.clone());
+        Ok(())
+    }
+
+    /// The shared database this store publishes to, if attached.
+    pub fn database(&self) -> Option<&Database> {
+        self.db.as_ref()
+    }
+
+    /// Publishes the ring again (nothing to do without a database): after a rotation whose
+    /// publication failed, for example. Publishing only adds keys and brings retirements
+    /// forward; see `published.rs`.
+    pub fn publish_keys(&self) -> Result<(), StoreError> {
+        match &self.db {
+            Some(db) => published::publish(db, &self.ring.keys, crate::now_unix()),
+            None => Ok(()),
+        }
     }
 
     /// Opens the key store in `dir`.
@@ -117,6 +172,7 @@ impl KeyStore {
             dir: dir.to_path_buf(),
             ring,
             revocations: RevocationList::load(&dir.join("revoked.json"))?,
+            db: None,
         })
     }
 
@@ -137,9 +193,21 @@ impl KeyStore {
 
     /// Makes a new current key. The previous current key keeps verifying until
     /// `now + overlap_secs`, then is refused. Returns the new kid.
+    ///
+    /// With a database, the new public key is published before the store switches to it
+    /// (so no token of it is signed before other hosts can find it), and the old key's
+    /// retirement after. If that last step fails the rotation stands here and the error
+    /// says so: call [`KeyStore::publish_keys`] to publish the retirement.
     pub fn rotate(&mut self, now: u64, overlap_secs: u64) -> Result<String, StoreError> {
         let record = new_key(&self.dir, now)?;
         let kid = record.kid.clone();
+        if let Some(db) = &self.db {
+            if let Err(e) = published::publish(db, std::slice::from_ref(&record), now) {
+                // Never used: leave no private key behind for it.
+                let _ = std::fs::remove_file(self.dir.join(format!("{kid}.key")));
+                return Err(e);
+            }
+        }
         let mut next = self.ring.clone();
         let retire = now.saturating_add(overlap_secs);
         for k in &mut next.keys {
@@ -153,6 +221,9 @@ impl KeyStore {
         if let Err(e) = self.save_ring() {
             self.ring = old;
             return Err(e);
+        }
+        if let Some(db) = &self.db {
+            published::publish(db, &self.ring.keys, now)?;
         }
         Ok(kid)
     }
@@ -185,7 +256,8 @@ impl KeyStore {
             .map_err(|e| corrupt(e.to_string()))
     }
 
-    /// A verifier for every key in the ring, sharing this store's revocation list.
+    /// A verifier for every key in the ring, sharing this store's revocation list (the
+    /// database's when the store is attached to one).
     pub fn verifier(&self) -> Result<Verifier, StoreError> {
         let ring_path = self.dir.join("keyring.json");
         let mut keys = Vec::with_capacity(self.ring.keys.len());

@@ -1,21 +1,31 @@
 //! Verifying base keys and task keys: algorithm, key id, signature, audience, time,
 //! revocation, cell binding and folder hash, in that order, refusing on the first failure.
+//!
+//! A verifier on a host without the private keys reads the public keys the router host
+//! published to the shared database ([`Verifier::from_postgres`]). It re-reads that set when
+//! a token names a kid it does not know (a rotation on the router host), at most once per
+//! the interval it was given, so a flood of forged kids costs at most one query per
+//! interval; and, so that retirements reach it too, when its copy is older than
+//! [`KEY_SET_MAX_AGE`]. A failed re-read keeps the set it has.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
+use silo_postgres::Database;
 
 use crate::cache::{CacheEntry, CachedClaims, ClaimsCache};
 use crate::claims::{BaseKey, TaskKey, BASE_AUDIENCE, TASK_AUDIENCE};
 use crate::credentials::Credentials;
-use crate::error::VerifyError;
+use crate::error::{StoreError, VerifyError};
 use crate::folder_hash::FolderHash;
 use crate::mint::MAX_TASK_TTL_SECS;
+use crate::published;
 use crate::revocation::RevocationList;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. Small: task keys live minutes.
@@ -24,6 +34,12 @@ pub const LEEWAY_SECS: u64 = 30;
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Default number of tokens in the verified-claims cache.
 const DEFAULT_CACHE_CAPACITY: usize = 4096;
+/// A verifier built from the database re-reads the published key set when its copy is
+/// older than this (on the next verification), so retirements reach it.
+pub const KEY_SET_MAX_AGE: Duration = Duration::from_secs(60);
+/// A sensible least time between two re-reads of the published key set caused by tokens
+/// with unknown kids (the `unknown_kid_interval` of [`Verifier::from_postgres`]).
+pub const UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A public key the verifier trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,19 +60,58 @@ struct TrustedKey {
 
 /// Verifies tokens against a key ring and a revocation list. `Send + Sync`; share it.
 pub struct Verifier {
-    keys: HashMap<String, TrustedKey>,
+    keys: RwLock<HashMap<String, Arc<TrustedKey>>>,
+    /// Where the keys come from when they are the database's published set.
+    published: Option<PublishedSet>,
     revocations: RevocationList,
     cache: ClaimsCache,
     leeway: u64,
 }
 
+/// The published key set a verifier re-reads.
+struct PublishedSet {
+    db: Database,
+    unknown_kid_interval: Duration,
+    reads: Mutex<Reads>,
+}
+
+/// When the set was last read, and last read because of an unknown kid.
+struct Reads {
+    last: Instant,
+    last_for_unknown_kid: Option<Instant>,
+}
+
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<String> = self
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
         f.debug_struct("Verifier")
-            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .field("kids", &kids)
+            .field(
+                "published",
+                &self.published.as_ref().map(|p| p.db.shown_url()),
+            )
             .field("leeway", &self.leeway)
             .finish_non_exhaustive()
     }
+}
+
+fn trusted_keys(keys: Vec<VerifierKey>) -> HashMap<String, Arc<TrustedKey>> {
+    keys.into_iter()
+        .map(|k| {
+            let trusted = TrustedKey {
+                kid: Arc::from(k.kid.as_str()),
+                decoding: DecodingKey::from_ed_der(&k.public_key),
+                retire_at: k.retire_at,
+            };
+            (k.kid, Arc::new(trusted))
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy)]
@@ -83,22 +138,119 @@ impl Kind {
 impl Verifier {
     /// A verifier trusting `keys`, checking `revocations`, with a verified-claims cache.
     pub fn new(keys: Vec<VerifierKey>, revocations: RevocationList) -> Self {
-        let keys = keys
-            .into_iter()
-            .map(|k| {
-                let trusted = TrustedKey {
-                    kid: Arc::from(k.kid.as_str()),
-                    decoding: DecodingKey::from_ed_der(&k.public_key),
-                    retire_at: k.retire_at,
-                };
-                (k.kid, trusted)
-            })
-            .collect();
         Self {
-            keys,
+            keys: RwLock::new(trusted_keys(keys)),
+            published: None,
             revocations,
             cache: ClaimsCache::new(DEFAULT_CACHE_CAPACITY),
             leeway: LEEWAY_SECS,
+        }
+    }
+
+    /// A verifier for a host without the private keys: it trusts the public keys published
+    /// in the shared database `db` by the router host's key store and checks the database's
+    /// revocations ([`RevocationList::postgres`]). A token with a kid it does not know makes
+    /// it re-read the published set, at most once per `unknown_kid_interval`
+    /// ([`UNKNOWN_KID_INTERVAL`] is a sensible value); see the module docs. Fails when the
+    /// database cannot be read or holds no published key.
+    pub fn from_postgres(
+        db: &Database,
+        unknown_kid_interval: Duration,
+    ) -> Result<Self, StoreError> {
+        let keys = published::load(db)?;
+        if keys.is_empty() {
+            return Err(StoreError::NoPublishedKeys);
+        }
+        let mut verifier = Verifier::new(keys, RevocationList::postgres(db)?);
+        verifier.published = Some(PublishedSet {
+            db: db.clone(),
+            unknown_kid_interval,
+            reads: Mutex::new(Reads {
+                last: Instant::now(),
+                last_for_unknown_kid: None,
+            }),
+        });
+        Ok(verifier)
+    }
+
+    /// Re-reads the published key set now (a verifier made by [`Verifier::from_postgres`];
+    /// others have nothing to re-read and return `Ok`). On an error the old set stays.
+    pub fn refresh_keys(&self) -> Result<(), StoreError> {
+        let Some(set) = &self.published else {
+            return Ok(());
+        };
+        let mut reads = set.reads.lock().unwrap_or_else(PoisonError::into_inner);
+        reads.last = Instant::now();
+        self.install(published::load(&set.db)?);
+        Ok(())
+    }
+
+    /// The kids this verifier trusts now.
+    pub fn kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        kids.sort();
+        kids
+    }
+
+    fn install(&self, keys: Vec<VerifierKey>) {
+        // A kid's public key never changes (publishing refuses that), so cached claims
+        // stay valid; retirement is checked on every use.
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = trusted_keys(keys);
+    }
+
+    fn trusted(&self, kid: &str) -> Option<Arc<TrustedKey>> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(kid)
+            .cloned()
+    }
+
+    /// The key of `kid`, re-reading the published set first when it is unknown and the
+    /// last such re-read is at least the interval ago.
+    fn trusted_or_reread(&self, kid: &str) -> Option<Arc<TrustedKey>> {
+        if let Some(key) = self.trusted(kid) {
+            return Some(key);
+        }
+        let set = self.published.as_ref()?;
+        // Held across the query: callers arriving meanwhile wait, then find the new set.
+        let mut reads = set.reads.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let recent = reads
+            .last_for_unknown_kid
+            .is_some_and(|t| now.duration_since(t) < set.unknown_kid_interval);
+        if !recent {
+            reads.last_for_unknown_kid = Some(now);
+            reads.last = now;
+            if let Ok(keys) = published::load(&set.db) {
+                self.install(keys);
+            }
+        }
+        drop(reads);
+        self.trusted(kid)
+    }
+
+    /// Re-reads the published set when the copy is older than [`KEY_SET_MAX_AGE`]. Skipped
+    /// while another thread is reading.
+    fn refresh_if_stale(&self) {
+        let Some(set) = &self.published else {
+            return;
+        };
+        let Ok(mut reads) = set.reads.try_lock() else {
+            return;
+        };
+        if reads.last.elapsed() < KEY_SET_MAX_AGE {
+            return;
+        }
+        reads.last = Instant::now();
+        if let Ok(keys) = published::load(&set.db) {
+            self.install(keys);
         }
     }
 
@@ -213,6 +365,7 @@ impl Verifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong { len: token.len() });
         }
+        self.refresh_if_stale();
         let key = ClaimsCache::key(token);
         if let Some(hit) = self.cache.get(&key, now, self.leeway) {
             return match (kind, &hit.claims) {
@@ -235,9 +388,11 @@ impl Verifier {
             .get("kid")
             .and_then(|k| k.as_str())
             .ok_or(VerifyError::MissingKid)?;
-        let trusted = self.keys.get(kid).ok_or_else(|| VerifyError::UnknownKid {
-            kid: kid.to_string(),
-        })?;
+        let trusted = self
+            .trusted_or_reread(kid)
+            .ok_or_else(|| VerifyError::UnknownKid {
+                kid: kid.to_string(),
+            })?;
         let (claims, exp) = match kind {
             Kind::Base => {
                 let c: BaseKey = decode_checked(token, &trusted.decoding, kind)?;
@@ -269,7 +424,7 @@ impl Verifier {
         exp: u64,
         now: u64,
     ) -> Result<(), VerifyError> {
-        let trusted = self.keys.get(kid).ok_or_else(|| VerifyError::UnknownKid {
+        let trusted = self.trusted(kid).ok_or_else(|| VerifyError::UnknownKid {
             kid: kid.to_string(),
         })?;
         if let Some(retired_at) = trusted.retire_at {

@@ -1,8 +1,10 @@
 //! Shared fixtures: a key store in a temp dir and well-formed claims.
 
 use silo_keys::{
-    new_jti, BaseKey, Capabilities, KeyStore, Minter, TaskKey, BASE_AUDIENCE, TASK_AUDIENCE,
+    new_jti, BaseKey, Capabilities, KeyStore, Minter, TaskKey, Verifier, BASE_AUDIENCE,
+    TASK_AUDIENCE, UNKNOWN_KID_INTERVAL,
 };
+use silo_postgres::Database;
 
 pub const NOW: u64 = 1_800_000_000;
 pub const CELL: &str = "cell-a";
@@ -12,16 +14,53 @@ pub struct Fixture {
     pub _dir: tempfile::TempDir,
     pub store: KeyStore,
     pub minter: Minter,
+    /// The database the store publishes to (the `postgres` test target), by URL.
+    pub database: Option<String>,
 }
 
+/// A key store, on a database when the test target has one (`crate::backend`).
 pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = KeyStore::init(&dir.path().join("keys"), NOW - 100).unwrap();
+    let keys = dir.path().join("keys");
+    let database = crate::backend::database_url();
+    let store = match &database {
+        None => KeyStore::init(&keys, NOW - 100).unwrap(),
+        Some(url) => {
+            KeyStore::init_with_postgres(&keys, NOW - 100, &Database::connect(url).unwrap())
+                .unwrap()
+        }
+    };
     let minter = store.minter().unwrap();
     Fixture {
         _dir: dir,
         store,
         minter,
+        database,
+    }
+}
+
+impl Fixture {
+    /// The verifier tokens are presented to: the store's own or, with a database, one
+    /// built from the published keys over a pool of its own, as another host would.
+    pub fn verifier(&self) -> Verifier {
+        match &self.database {
+            None => self.store.verifier().unwrap(),
+            Some(url) => {
+                Verifier::from_postgres(&Database::connect(url).unwrap(), UNKNOWN_KID_INTERVAL)
+                    .unwrap()
+            }
+        }
+    }
+
+    /// The key store opened again (as the router host does after a restart).
+    pub fn reopen(&self) -> KeyStore {
+        match &self.database {
+            None => KeyStore::open(self.store.dir()).unwrap(),
+            Some(url) => {
+                KeyStore::open_with_postgres(self.store.dir(), &Database::connect(url).unwrap())
+                    .unwrap()
+            }
+        }
     }
 }
 

@@ -323,7 +323,7 @@ fn forgery_table() {
     let mut failures = Vec::new();
     for case in cases() {
         // A fresh verifier per case so no case rides on another's cache entry.
-        let verifier = f.store.verifier().unwrap();
+        let verifier = f.verifier();
         let (presented, token) = (case.token)(&f);
         // Run twice: the second run goes through the verified-claims cache.
         for round in 0..2 {
@@ -353,7 +353,7 @@ fn forgery_table() {
 #[test]
 fn revoked_jti_is_refused_even_when_cached() {
     let f = fixture();
-    let verifier = f.store.verifier().unwrap();
+    let verifier = f.verifier();
     let claims = task_claims();
     let token = f.minter.mint_task(&claims).unwrap();
     assert!(verifier.verify_task(&token, CELL, NOW).is_ok());
@@ -371,7 +371,7 @@ fn revocation_survives_reopening_the_store() {
     let claims = task_claims();
     let token = f.minter.mint_task(&claims).unwrap();
     f.store.revoke(&claims.jti, NOW).unwrap();
-    let reopened = silo_keys::KeyStore::open(f.store.dir()).unwrap();
+    let reopened = f.reopen();
     assert!(matches!(
         reopened.verifier().unwrap().verify_task(&token, CELL, NOW),
         Err(VerifyError::Revoked { .. })
@@ -381,7 +381,7 @@ fn revocation_survives_reopening_the_store() {
 #[test]
 fn cached_token_still_expires() {
     let f = fixture();
-    let verifier = f.store.verifier().unwrap();
+    let verifier = f.verifier();
     let token = f.minter.mint_task(&task_claims()).unwrap();
     assert!(verifier.verify_task(&token, CELL, NOW).is_ok());
     assert!(matches!(
@@ -393,7 +393,7 @@ fn cached_token_still_expires() {
 #[test]
 fn cached_task_key_still_refused_on_another_cell() {
     let f = fixture();
-    let verifier = f.store.verifier().unwrap();
+    let verifier = f.verifier();
     let token = f.minter.mint_task(&task_claims()).unwrap();
     assert!(verifier.verify_task(&token, CELL, NOW).is_ok());
     assert!(matches!(
@@ -405,7 +405,7 @@ fn cached_task_key_still_refused_on_another_cell() {
 #[test]
 fn cached_task_key_still_refused_as_base_key() {
     let f = fixture();
-    let verifier = f.store.verifier().unwrap();
+    let verifier = f.verifier();
     let token = f.minter.mint_task(&task_claims()).unwrap();
     assert!(verifier.verify_task(&token, CELL, NOW).is_ok());
     assert!(matches!(
@@ -423,7 +423,7 @@ fn base_key_for_a_modified_folder_is_refused() {
     let mut claims = base_claims();
     claims.folder_hash = hash.to_string();
     let token = f.minter.mint_base(&claims).unwrap();
-    let verifier = f.store.verifier().unwrap();
+    let verifier = f.verifier();
     assert!(verifier.verify_base(&token, NOW, Some(&hash)).is_ok());
     std::fs::write(dir.path().join("main.py"), "print('exfiltrate')").unwrap();
     let modified: FolderHash = silo_keys::folder_hash(dir.path()).unwrap();

@@ -1,6 +1,6 @@
 //! Rotation with overlap, pair verification, minting checks.
 
-use silo_keys::{KeyStore, VerifyError};
+use silo_keys::VerifyError;
 
 use crate::common::*;
 
@@ -16,7 +16,7 @@ fn rotation_keeps_old_tokens_valid_until_retirement() {
     let header = jsonwebtoken::decode_header(&new_token).unwrap();
     assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
 
-    let verifier = f.store.verifier().unwrap();
+    let verifier = f.verifier();
     assert!(verifier.verify_task(&old_token, CELL, NOW + 119).is_ok());
     assert!(verifier.verify_task(&new_token, CELL, NOW + 119).is_ok());
     assert!(matches!(
@@ -31,7 +31,7 @@ fn verifier_from_a_reopened_store_knows_every_kid() {
     let mut f = fixture();
     f.store.rotate(NOW, 3600).unwrap();
     let token = f.store.minter().unwrap().mint_task(&task_claims()).unwrap();
-    let reopened = KeyStore::open(f.store.dir()).unwrap();
+    let reopened = f.reopen();
     assert_eq!(reopened.keys().len(), 2);
     assert!(reopened
         .verifier()
@@ -43,7 +43,7 @@ fn verifier_from_a_reopened_store_knows_every_kid() {
 #[test]
 fn pair_needs_both_keys_in_their_own_roles() {
     let f = fixture();
-    let v = f.store.verifier().unwrap();
+    let v = f.verifier();
     let base = f.minter.mint_base(&base_claims()).unwrap();
     let task = f.minter.mint_task(&task_claims()).unwrap();
     let creds = v.verify_pair(&base, &task, CELL, NOW, None).unwrap();
@@ -59,7 +59,7 @@ fn pair_needs_both_keys_in_their_own_roles() {
 #[test]
 fn pair_with_keys_for_different_agents_is_refused() {
     let f = fixture();
-    let v = f.store.verifier().unwrap();
+    let v = f.verifier();
     let base = f.minter.mint_base(&base_claims()).unwrap();
     let mut t = task_claims();
     t.agent = "collections-agent".into();
@@ -100,7 +100,7 @@ fn decode_unverified_shows_header_and_claims() {
 #[test]
 fn cache_off_gives_the_same_answers() {
     let f = fixture();
-    let v = f.store.verifier().unwrap().with_cache_capacity(0);
+    let v = f.verifier().with_cache_capacity(0);
     let token = f.minter.mint_task(&task_claims()).unwrap();
     assert!(v.verify_task(&token, CELL, NOW).is_ok());
     assert!(v.verify_task(&token, CELL, NOW).is_ok());
@@ -118,7 +118,7 @@ fn day_long_task_key_is_refused_at_mint_and_at_verification() {
     header.kid = Some(f.minter.kid().into());
     let token = jsonwebtoken::encode(&header, &t, &raw_encoding_key(&f)).unwrap();
     assert!(matches!(
-        f.store.verifier().unwrap().verify_task(&token, CELL, NOW),
+        f.verifier().verify_task(&token, CELL, NOW),
         Err(VerifyError::BadClaims { .. })
     ));
 }

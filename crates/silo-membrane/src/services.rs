@@ -96,6 +96,34 @@ impl Services {
         })
     }
 
+    /// Services for one of several hosts sharing the PostgreSQL database `db`: scratch
+    /// state, ledger, outcomes and task inputs in `db` ([`Connectors::postgres`]), the usage
+    /// counters in `db`, and the usage gate across hosts (a session advisory lock on `db`,
+    /// see [`crate::connectors::usage::UsageGate::postgres`]), so rate limits and daily
+    /// totals hold over every host's actions together. Tokens come from `vault` (a vault
+    /// every host shares, for tokens to resolve on any of them). The business database and
+    /// the outbox stay local to this host under `data_dir`, as with [`Self::embedded`].
+    pub fn postgres(
+        db: &silo_postgres::Database,
+        data_dir: &Path,
+        verifier: Verifier,
+        policy: PolicySet,
+        audit: Arc<AuditLog>,
+        vault: silo_pii::Vault,
+    ) -> Result<Self, MembraneError> {
+        Ok(Self {
+            verifier,
+            policy,
+            counters: Box::new(crate::connectors::postgres::PgUsage::new(db.clone())),
+            audit,
+            connectors: Connectors::postgres(db, data_dir)?,
+            privacy: crate::privacy::Privacy::new(vault),
+            kill_switch: None,
+            killed: Default::default(),
+            usage_gate: crate::connectors::usage::UsageGate::postgres(db),
+        })
+    }
+
     /// Fills the embedded business database under `data_dir` from the SQL file `seed`
     /// (a project's `seed`), unless it already has customers: `Ok(true)` when it loaded.
     /// Call it before anything opens the database (the membrane's services, [`Intake`]),
@@ -256,6 +284,22 @@ impl Intake {
             privacy: crate::privacy::Privacy::open(data_dir)?,
             data: crate::connectors::data::SqliteData::open(&Connectors::business_db(data_dir))?,
         })
+    }
+
+    /// The business database under `data_dir`, tokenising into `vault` (a PostgreSQL
+    /// vault when several hosts share a database: the router that tokenises a task's
+    /// input and the cell host whose membrane hydrates its tokens must agree).
+    pub fn with_vault(data_dir: &Path, vault: silo_pii::Vault) -> Result<Self, MembraneError> {
+        Ok(Self {
+            privacy: crate::privacy::Privacy::new(vault),
+            data: crate::connectors::data::SqliteData::open(&Connectors::business_db(data_dir))?,
+        })
+    }
+
+    /// The folder of the vault's master key under `data_dir` (`<data_dir>/vault`): the
+    /// embedded vault keeps its database there too; a PostgreSQL vault only the key.
+    pub fn vault_key_dir(data_dir: &Path) -> PathBuf {
+        crate::privacy::Privacy::dir(data_dir)
     }
 
     /// [`Self::open`], with the business database filled from `seed` when it is empty

@@ -4,6 +4,10 @@
 
 mod support;
 
+/// The stores the shared fixtures use in this binary (`all_postgres` runs some of these
+/// modules again on PostgreSQL).
+const BACKEND: support::Backend = support::Backend::Embedded;
+
 mod audit;
 mod cell;
 mod data;
@@ -13,5 +17,6 @@ mod limits;
 mod llm;
 mod message;
 mod outcome;
+mod postgres;
 mod refund;
 mod smtp;

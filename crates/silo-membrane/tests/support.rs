@@ -34,6 +34,44 @@ pub const TEMPLATES: [(&str, &str); 3] = [
 ];
 pub const HASH: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Where a fixture's services keep their state; each test binary's root sets
+/// `crate::BACKEND` (`all`: embedded SQLite, `all_postgres`: the same tests on PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code, reason = "each test binary builds one of the variants")]
+pub enum Backend {
+    /// `Services::embedded`: SQLite under the fixture's folder.
+    Embedded,
+    /// `Services::postgres` on a fresh database of the throw-away server.
+    Postgres,
+}
+
+/// A fresh, migrated database on the test process's throw-away PostgreSQL server. Call it
+/// off the async runtime (see [`off_runtime`]). One handle of each is kept until the
+/// process ends: the synchronous client closes a connection by blocking on a runtime of
+/// its own, which panics on a thread driving the test's runtime, where a fixture's last
+/// `Arc<Services>` is often dropped.
+pub fn fresh_postgres() -> silo_postgres::Database {
+    let url = silo_postgres::Throwaway::shared()
+        .unwrap()
+        .fresh_database()
+        .unwrap();
+    let db = silo_postgres::Database::connect(&url).unwrap();
+    keep_open(&db);
+    db
+}
+
+/// Keeps a handle of `db` (its pool) until the process ends (see [`fresh_postgres`]).
+pub fn keep_open(db: &silo_postgres::Database) {
+    static KEEP: std::sync::Mutex<Vec<silo_postgres::Database>> = std::sync::Mutex::new(Vec::new());
+    KEEP.lock().unwrap().push(db.clone());
+}
+
+/// Runs `f` on a thread outside any async runtime (the synchronous PostgreSQL client
+/// runs one of its own) and returns what it returns.
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub store: KeyStore,
@@ -65,9 +103,18 @@ impl Fixture {
         let store = KeyStore::init(&dir.path().join("keys"), now_unix() - 100).unwrap();
         let minter = store.minter().unwrap();
         let audit = Arc::new(AuditLog::open(dir.path()).unwrap());
-        let services = Arc::new(tweak(
-            Services::embedded(dir.path(), store.verifier().unwrap(), policy, audit).unwrap(),
-        ));
+        let verifier = store.verifier().unwrap();
+        let services = match crate::BACKEND {
+            Backend::Embedded => Services::embedded(dir.path(), verifier, policy, audit).unwrap(),
+            Backend::Postgres => {
+                let vault = silo_pii::Vault::open(&dir.path().join("vault")).unwrap();
+                off_runtime(|| {
+                    let db = fresh_postgres();
+                    Services::postgres(&db, dir.path(), verifier, policy, audit, vault).unwrap()
+                })
+            }
+        };
+        let services = Arc::new(tweak(services));
         Self {
             dir,
             store,

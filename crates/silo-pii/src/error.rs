@@ -107,6 +107,16 @@ pub enum PiiError {
         /// The SQLite error (statements bind values, so it never quotes one).
         source: rusqlite::Error,
     },
+    /// The shared PostgreSQL database failed (unreachable, or a statement failed).
+    #[error("vault database: {0}")]
+    Database(#[from] silo_postgres::PgError),
+    /// Other writers kept taking the number a new token was to get (PostgreSQL only; it
+    /// means a writer is minting without the task lock).
+    #[error("could not mint a {kind} token: other writers kept taking its number; try again")]
+    MintContended {
+        /// The kind.
+        kind: PiiKind,
+    },
     /// The operating system's random source failed.
     #[error("cannot gather randomness from the operating system: {0}")]
     Random(getrandom::Error),

@@ -6,8 +6,9 @@
 //! spelling, and [recognizers](recognize) with validators — Luhn, IBAN mod-97, SSA rules,
 //! `std::net` parsing, context words for dates of birth), the [token format](Token) and the
 //! escape of token-shaped input (`[NAME_1]` → `⟦NAME_1⟧`), [normalisation](normalize()) per
-//! kind, and the [`Vault`]: SQLite, AES-256-GCM envelope encryption under a master key file,
-//! an HMAC-SHA256 blind index. It must never write a plaintext value anywhere but the
+//! kind, and the [`Vault`]: an embedded SQLite file or, for several hosts, a shared
+//! PostgreSQL database ([`Vault::open_postgres`]), AES-256-GCM envelope encryption under a
+//! master key file (never in the database), an HMAC-SHA256 blind index. It must never write a plaintext value anywhere but the
 //! caller's return value — not to the database, a log or an error message — never resolve a
 //! token for a task other than the one that minted it, and never hydrate a string it did not
 //! issue. It decides *what* is personal data and *how* it is replaced; *where* hydration is

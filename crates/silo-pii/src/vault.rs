@@ -1,19 +1,33 @@
-//! `Vault`: the only place a token's value lives. SQLite in WAL mode; values sealed with
-//! the tenant's keys (see `envelope.rs`); lookups by blind index.
+//! `Vault`: the only place a token's value lives. Values sealed with the tenant's keys (see
+//! `envelope.rs`); lookups by blind index. Two storage backends behind one tokenising
+//! logic: an embedded SQLite file (the default) or a shared PostgreSQL database (several
+//! hosts, one vault).
 //!
-//! Layout of `<dir>`: `pii-master.key` (0600, 32 bytes) and `vault.db` (+ `-wal`, `-shm`),
-//! created 0600 in a 0700 directory when missing. The database holds, per token: tenant,
-//! task, kind, number, blind index, nonce and ciphertext — never a plaintext value or a
-//! normalised key.
+//! SQLite layout of `<dir>`: `pii-master.key` (0600, 32 bytes) and `vault.db` (+ `-wal`,
+//! `-shm`), created 0600 in a 0700 directory when missing. The database holds, per token:
+//! tenant, task, kind, number, blind index, nonce and ciphertext — never a plaintext value
+//! or a normalised key.
+//!
+//! PostgreSQL ([`Vault::open_postgres`]): the same rows in the tables `pii_tenants` and
+//! `pii_tokens` (migration `V4__keys_and_vault.sql` of silo-postgres), and the master key
+//! still a file, `<key_dir>/pii-master.key`, which never enters the database. **Every host
+//! must be given the same key file** (copy it, 0600, before the second host starts): the
+//! first host to open a tenant wraps the tenant's data key under its master key, and a host
+//! with another key file is refused ([`PiiError::WrongMasterKey`]) rather than allowed to
+//! write values nobody else can read.
 //!
 //! Scope: a token is numbered per (tenant, task, kind) from 1 and only resolves within the
 //! task that minted it; `[NAME_1]` of task A is unknown to task B. Hydration acts only on
 //! canonical tokens this vault issued for that task; anything else, including escaped
 //! token-shaped input (`⟦NAME_1⟧`), stays as it is.
 //!
-//! Concurrency: one connection behind a `Mutex`; the vault is `Send + Sync` and meant to be
-//! shared in an `Arc`. Minting runs in `BEGIN IMMEDIATE` transactions, so several processes
-//! on one file never hand out the same number twice.
+//! Concurrency: the vault is `Send + Sync` and meant to be shared in an `Arc`. SQLite: one
+//! connection behind a `Mutex`, minting in `BEGIN IMMEDIATE` transactions, so several
+//! processes on one file never hand out the same number twice. PostgreSQL: a pool; minting
+//! for a task takes a transaction-level advisory lock on (tenant, task) and re-reads the
+//! blind index under it, so hosts tokenising the same value at once agree on one token; the
+//! unique keys on (tenant, blind) and (tenant, task, kind, number) back that up, and a lost
+//! insert (`ON CONFLICT DO NOTHING`) is read back and retried rather than trusted.
 
 use std::collections::HashMap;
 use std::fs::DirBuilder;
@@ -21,7 +35,9 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sha2::{Digest, Sha256};
+use silo_postgres::{postgres, Database, PgError, PooledClient};
 
 use crate::envelope::{self, RowId, TenantKeys};
 use crate::error::{storage, PiiError};
@@ -40,6 +56,9 @@ pub const VAULT_FILE: &str = "vault.db";
 pub const MAX_TASK_LEN: usize = 256;
 /// How long a writer waits for another process's transaction.
 pub use silo_sqlite::BUSY_TIMEOUT;
+
+/// How often minting one token is retried after losing an insert to another writer.
+const MINT_ATTEMPTS: usize = 8;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pii_tenants (
@@ -75,9 +94,17 @@ pub struct Tokenized {
     pub escaped: usize,
 }
 
+/// Where the rows live.
+enum Backend {
+    /// One connection to the vault file (or an in-memory database).
+    Sqlite(Mutex<Connection>),
+    /// The shared database's pool.
+    Postgres(Database),
+}
+
 /// The token vault. See the module docs.
 pub struct Vault {
-    conn: Mutex<Connection>,
+    backend: Backend,
     tenant: String,
     keys: TenantKeys,
     dir: Option<PathBuf>,
@@ -86,9 +113,14 @@ pub struct Vault {
 impl std::fmt::Debug for Vault {
     /// Shows where the vault is, never a key.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match &self.backend {
+            Backend::Sqlite(_) => "sqlite".to_string(),
+            Backend::Postgres(db) => format!("postgres {}", db.shown_url()),
+        };
         f.debug_struct("Vault")
             .field("tenant", &self.tenant)
             .field("dir", &self.dir)
+            .field("backend", &backend)
             .finish_non_exhaustive()
     }
 }
@@ -104,15 +136,7 @@ impl Vault {
     /// key on first use.
     pub fn open_tenant(dir: &Path, tenant: &str) -> Result<Vault, PiiError> {
         check_tenant(tenant)?;
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| PiiError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        let master = master_key::load_or_create(dir)?;
+        let master = key_dir_master(dir)?;
         let db = dir.join(VAULT_FILE);
         // Owner-only file (its -wal/-shm follow), WAL, durable at commit.
         let conn = silo_sqlite::open(&db, silo_sqlite::Synchronous::Full).map_err(|e| match e {
@@ -123,7 +147,58 @@ impl Vault {
                 source: std::io::Error::other(e.to_string()),
             },
         })?;
-        Vault::with_connection(conn, &master, tenant, Some(dir.to_path_buf()))
+        Vault::with_sqlite(conn, &master, tenant, Some(dir.to_path_buf()))
+    }
+
+    /// Opens the vault kept in the shared PostgreSQL database `db` for the
+    /// [`DEFAULT_TENANT`], with the master key file in `key_dir` (created there, 0600 in a
+    /// 0700 folder, when missing). Every host of one database must hold the same key file;
+    /// see the module docs.
+    pub fn open_postgres(db: &Database, key_dir: &Path) -> Result<Vault, PiiError> {
+        Vault::open_postgres_tenant(db, key_dir, DEFAULT_TENANT)
+    }
+
+    /// [`Vault::open_postgres`] for `tenant`: the tenant's data key is made on first use by
+    /// whichever host comes first, and read back by every other.
+    pub fn open_postgres_tenant(
+        db: &Database,
+        key_dir: &Path,
+        tenant: &str,
+    ) -> Result<Vault, PiiError> {
+        check_tenant(tenant)?;
+        let master = key_dir_master(key_dir)?;
+        let mut client = db.client()?;
+        // A fresh wrap every time; only the first one stored for the tenant counts, and the
+        // row read back is the one every host unwraps.
+        let fresh = envelope::random_key()?;
+        let (nonce, wrapped) = envelope::wrap_data_key(&master, tenant, &fresh)?;
+        client
+            .execute(
+                "INSERT INTO pii_tenants (tenant, key_version, nonce, wrapped_key)
+                 VALUES ($1, 1, $2, $3) ON CONFLICT (tenant) DO NOTHING",
+                &[&tenant, &&nonce[..], &wrapped],
+            )
+            .map_err(pg("storing the tenant key"))?;
+        let row = client
+            .query_one(
+                "SELECT nonce, wrapped_key FROM pii_tenants WHERE tenant = $1",
+                &[&tenant],
+            )
+            .map_err(pg("loading the tenant key"))?;
+        let nonce: Vec<u8> = row.get(0);
+        let wrapped: Vec<u8> = row.get(1);
+        let data_key =
+            envelope::unwrap_data_key(&master, tenant, &nonce, &wrapped)?.ok_or_else(|| {
+                PiiError::WrongMasterKey {
+                    tenant: tenant.to_string(),
+                }
+            })?;
+        Ok(Vault {
+            backend: Backend::Postgres(db.clone()),
+            tenant: tenant.to_string(),
+            keys: TenantKeys::derive(&data_key)?,
+            dir: Some(key_dir.to_path_buf()),
+        })
     }
 
     /// A throwaway vault: in-memory database, random master key, nothing on disk. For tests
@@ -131,10 +206,10 @@ impl Vault {
     pub fn scratch() -> Result<Vault, PiiError> {
         let conn = Connection::open_in_memory().map_err(storage("opening the database"))?;
         let master = envelope::random_key()?;
-        Vault::with_connection(conn, &master, DEFAULT_TENANT, None)
+        Vault::with_sqlite(conn, &master, DEFAULT_TENANT, None)
     }
 
-    fn with_connection(
+    fn with_sqlite(
         mut conn: Connection,
         master: &[u8; envelope::KEY_LEN],
         tenant: &str,
@@ -171,7 +246,7 @@ impl Vault {
         };
         tx.commit().map_err(storage("storing the tenant key"))?;
         Ok(Vault {
-            conn: Mutex::new(conn),
+            backend: Backend::Sqlite(Mutex::new(conn)),
             tenant: tenant.to_string(),
             keys: TenantKeys::derive(&data_key)?,
             dir,
@@ -183,15 +258,22 @@ impl Vault {
         &self.tenant
     }
 
-    /// The vault directory; `None` for a [`scratch`](Vault::scratch) vault.
+    /// The vault directory (for a PostgreSQL vault: the folder of its master key file);
+    /// `None` for a [`scratch`](Vault::scratch) vault.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave a half-applied write: every write is
-        // in a transaction that rolls back when dropped.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A connection for one operation: the SQLite connection (locked) or a pooled client.
+    fn connect(&self) -> Result<Conn<'_>, PiiError> {
+        match &self.backend {
+            // A panic while holding the lock cannot leave a half-applied write: every write
+            // is in a transaction that rolls back when dropped.
+            Backend::Sqlite(conn) => Ok(Conn::Sqlite(
+                conn.lock().unwrap_or_else(PoisonError::into_inner),
+            )),
+            Backend::Postgres(db) => Ok(Conn::Postgres(Box::new(db.client()?))),
+        }
     }
 
     /// The token for a value of a schema-declared PII field: the same (normalised) value in
@@ -207,10 +289,10 @@ impl Vault {
             return Err(PiiError::EmptyValue { kind });
         }
         let normalized = normalize(kind, value.trim());
-        let mut conn = self.lock();
-        let tx = begin(&mut conn)?;
-        let token = self.token_for(&tx, task, kind, &normalized, value)?;
-        tx.commit().map_err(storage("committing tokens"))?;
+        let mut conn = self.connect()?;
+        let mut tx = conn.begin()?;
+        let token = self.token_for(&mut tx, task, kind, &normalized, value)?;
+        tx.commit()?;
         Ok(token)
     }
 
@@ -231,9 +313,13 @@ impl Vault {
             escaped: 0,
         };
         let needs_vault = found.iter().any(|c| matches!(c.found, Found::Pii { .. }));
-        let mut guard = needs_vault.then(|| self.lock());
-        let tx = match guard.as_mut() {
-            Some(conn) => Some(begin(conn)?),
+        let mut conn = if needs_vault {
+            Some(self.connect()?)
+        } else {
+            None
+        };
+        let mut tx = match conn.as_mut() {
+            Some(conn) => Some(conn.begin()?),
             None => None,
         };
         let mut minted: HashMap<(PiiKind, String), Token> = HashMap::new();
@@ -265,7 +351,7 @@ impl Vault {
             let token = match minted.get(&key) {
                 Some(t) => *t,
                 None => {
-                    let Some(tx) = tx.as_ref() else {
+                    let Some(tx) = tx.as_mut() else {
                         continue;
                     };
                     let t = self.token_for(tx, task, kind, &key.1, value)?;
@@ -279,7 +365,7 @@ impl Vault {
         }
         out.text.push_str(text.get(copied..).unwrap_or_default());
         if let Some(tx) = tx {
-            tx.commit().map_err(storage("committing tokens"))?;
+            tx.commit()?;
         }
         Ok(out)
     }
@@ -291,8 +377,8 @@ impl Vault {
         let Some(token) = Token::parse(token) else {
             return Ok(None);
         };
-        let conn = self.lock();
-        self.lookup(&conn, task, token)
+        let mut conn = self.connect()?;
+        self.lookup(&mut conn, task, token)
             .map(|v| v.map(|value| (token.kind(), value)))
     }
 
@@ -309,16 +395,19 @@ impl Vault {
         check_task(task)?;
         let mut out = String::with_capacity(text.len());
         let mut copied = 0;
-        let mut conn = None;
+        let mut conn: Option<Conn<'_>> = None;
         let mut cache: HashMap<Token, Option<String>> = HashMap::new();
         for (start, end, token) in token::canonical_tokens(text) {
             if !allowed.contains(&token.kind()) {
                 continue;
             }
-            let conn = conn.get_or_insert_with(|| self.lock());
             let value = match cache.get(&token) {
                 Some(v) => v.clone(),
                 None => {
+                    let conn = match conn.as_mut() {
+                        Some(c) => c,
+                        None => conn.insert(self.connect()?),
+                    };
                     let v = self.lookup(conn, task, token)?;
                     cache.insert(token, v.clone());
                     v
@@ -338,34 +427,30 @@ impl Vault {
     /// returns how many. Its tokens resolve to nothing afterwards.
     pub fn forget_task(&self, task: &str) -> Result<usize, PiiError> {
         check_task(task)?;
-        let conn = self.lock();
-        conn.execute(
-            "DELETE FROM pii_tokens WHERE tenant = ?1 AND task = ?2",
-            params![self.tenant, task],
-        )
-        .map_err(storage("forgetting a task"))
+        match self.connect()? {
+            Conn::Sqlite(conn) => conn
+                .execute(
+                    "DELETE FROM pii_tokens WHERE tenant = ?1 AND task = ?2",
+                    params![self.tenant, task],
+                )
+                .map_err(storage("forgetting a task")),
+            Conn::Postgres(mut client) => client
+                .execute(
+                    "DELETE FROM pii_tokens WHERE tenant = $1 AND task = $2",
+                    &[&self.tenant, &task],
+                )
+                .map_err(pg("forgetting a task"))
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        }
     }
 
     fn lookup(
         &self,
-        conn: &Connection,
+        conn: &mut Conn<'_>,
         task: &str,
         token: Token,
     ) -> Result<Option<String>, PiiError> {
-        let row: Option<(Vec<u8>, Vec<u8>)> = conn
-            .prepare_cached(
-                "SELECT nonce, ciphertext FROM pii_tokens
-                 WHERE tenant = ?1 AND task = ?2 AND kind = ?3 AND number = ?4",
-            )
-            .and_then(|mut st| {
-                st.query_row(
-                    params![self.tenant, task, token.kind().as_str(), token.number()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-            })
-            .map_err(storage("resolving a token"))?;
-        let Some((nonce, ciphertext)) = row else {
+        let Some((nonce, ciphertext)) = conn.sealed(&self.tenant, task, token)? else {
             return Ok(None);
         };
         let row = RowId {
@@ -385,66 +470,279 @@ impl Vault {
     /// The token of (task, kind, normalised value), minted if new. Runs inside `tx`.
     fn token_for(
         &self,
-        tx: &Transaction<'_>,
+        tx: &mut Tx<'_>,
         task: &str,
         kind: PiiKind,
         normalized: &str,
         value: &str,
     ) -> Result<Token, PiiError> {
         let blind = self.keys.blind_index(task, kind, normalized);
-        let existing: Option<u32> = tx
-            .prepare_cached("SELECT number FROM pii_tokens WHERE tenant = ?1 AND blind = ?2")
-            .and_then(|mut st| {
-                st.query_row(params![self.tenant, &blind[..]], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(storage("looking up a token"))?;
-        if let Some(number) = existing {
-            return Token::new(kind, number).ok_or(PiiError::Tampered {
-                context: "looking up a token",
-            });
-        }
-        let next: i64 = tx
-            .prepare_cached(
-                "SELECT COALESCE(MAX(number), 0) + 1 FROM pii_tokens
-                 WHERE tenant = ?1 AND task = ?2 AND kind = ?3",
-            )
-            .and_then(|mut st| {
-                st.query_row(params![self.tenant, task, kind.as_str()], |r| r.get(0))
-            })
-            .map_err(storage("numbering a token"))?;
-        let number = u32::try_from(next).map_err(|_| PiiError::TokensExhausted { kind })?;
-        let token = Token::new(kind, number).ok_or(PiiError::TokensExhausted { kind })?;
-        let row = RowId {
-            tenant: &self.tenant,
-            task,
-            kind,
-            number,
-        };
-        let (nonce, ciphertext) = self.keys.seal(&row, value)?;
-        tx.prepare_cached(
-            "INSERT INTO pii_tokens (tenant, task, kind, number, blind, nonce, ciphertext)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .and_then(|mut st| {
-            st.execute(params![
-                self.tenant,
+        for _ in 0..MINT_ATTEMPTS {
+            if let Some(number) = tx.number_of(&self.tenant, &blind)? {
+                return u32::try_from(number)
+                    .ok()
+                    .and_then(|n| Token::new(kind, n))
+                    .ok_or(PiiError::Tampered {
+                        context: "looking up a token",
+                    });
+            }
+            if tx.serialize_task(&self.tenant, task)? {
+                // We waited for whoever minted in this task before us: look again.
+                continue;
+            }
+            let next = tx.next_number(&self.tenant, task, kind)?;
+            let number = u32::try_from(next).map_err(|_| PiiError::TokensExhausted { kind })?;
+            let token = Token::new(kind, number).ok_or(PiiError::TokensExhausted { kind })?;
+            let row = RowId {
+                tenant: &self.tenant,
                 task,
-                kind.as_str(),
+                kind,
                 number,
-                &blind[..],
-                &nonce[..],
-                ciphertext
-            ])
-        })
-        .map_err(storage("storing a token"))?;
-        Ok(token)
+            };
+            let (nonce, ciphertext) = self.keys.seal(&row, value)?;
+            let sealed = Sealed {
+                blind: &blind,
+                nonce: &nonce,
+                ciphertext: &ciphertext,
+            };
+            if tx.insert(&self.tenant, task, token, &sealed)? {
+                return Ok(token);
+            }
+            // Another writer took this value or this number first: read back, renumber.
+        }
+        Err(PiiError::MintContended { kind })
     }
 }
 
-fn begin<'c>(conn: &'c mut Connection) -> Result<Transaction<'c>, PiiError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(storage("starting a transaction"))
+/// A token's nonce and ciphertext, as stored.
+type StoredValue = (Vec<u8>, Vec<u8>);
+
+/// One row's stored bytes.
+struct Sealed<'a> {
+    blind: &'a [u8],
+    nonce: &'a [u8],
+    ciphertext: &'a [u8],
+}
+
+/// A connection borrowed for one operation.
+enum Conn<'v> {
+    Sqlite(MutexGuard<'v, Connection>),
+    Postgres(Box<PooledClient>),
+}
+
+impl Conn<'_> {
+    /// A write transaction: `BEGIN IMMEDIATE` on SQLite (one writer at a time), a plain
+    /// read-committed transaction on PostgreSQL (minting locks the task; see `Tx`).
+    fn begin(&mut self) -> Result<Tx<'_>, PiiError> {
+        match self {
+            Conn::Sqlite(conn) => conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map(Tx::Sqlite)
+                .map_err(storage("starting a transaction")),
+            Conn::Postgres(client) => client
+                .transaction()
+                .map(|tx| Tx::Postgres { tx, locked: false })
+                .map_err(pg("starting a transaction")),
+        }
+    }
+
+    /// The nonce and ciphertext of a token, if the row exists.
+    fn sealed(
+        &mut self,
+        tenant: &str,
+        task: &str,
+        token: Token,
+    ) -> Result<Option<StoredValue>, PiiError> {
+        match self {
+            Conn::Sqlite(conn) => conn
+                .prepare_cached(
+                    "SELECT nonce, ciphertext FROM pii_tokens
+                     WHERE tenant = ?1 AND task = ?2 AND kind = ?3 AND number = ?4",
+                )
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![tenant, task, token.kind().as_str(), token.number()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                })
+                .map_err(storage("resolving a token")),
+            Conn::Postgres(client) => client
+                .query_opt(
+                    "SELECT nonce, ciphertext FROM pii_tokens
+                     WHERE tenant = $1 AND task = $2 AND kind = $3 AND number = $4",
+                    &[
+                        &tenant,
+                        &task,
+                        &token.kind().as_str(),
+                        &i64::from(token.number()),
+                    ],
+                )
+                .map(|row| row.map(|r| (r.get(0), r.get(1))))
+                .map_err(pg("resolving a token")),
+        }
+    }
+}
+
+/// A write transaction of either backend: the few statements minting needs.
+enum Tx<'c> {
+    Sqlite(rusqlite::Transaction<'c>),
+    Postgres {
+        tx: postgres::Transaction<'c>,
+        /// Whether this transaction holds the task's minting lock yet.
+        locked: bool,
+    },
+}
+
+impl Tx<'_> {
+    /// The number already minted for this blind index, if any.
+    fn number_of(&mut self, tenant: &str, blind: &[u8]) -> Result<Option<i64>, PiiError> {
+        match self {
+            Tx::Sqlite(tx) => tx
+                .prepare_cached("SELECT number FROM pii_tokens WHERE tenant = ?1 AND blind = ?2")
+                .and_then(|mut st| {
+                    st.query_row(params![tenant, blind], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(storage("looking up a token")),
+            Tx::Postgres { tx, .. } => tx
+                .query_opt(
+                    "SELECT number FROM pii_tokens WHERE tenant = $1 AND blind = $2",
+                    &[&tenant, &blind],
+                )
+                .map(|row| row.map(|r| r.get(0)))
+                .map_err(pg("looking up a token")),
+        }
+    }
+
+    /// Makes this transaction the only one minting in (tenant, task) until it ends. Returns
+    /// `true` when it just took the lock (what was read before may be stale), `false` when
+    /// it already held it or needs none (SQLite's `BEGIN IMMEDIATE` serialises all writers).
+    fn serialize_task(&mut self, tenant: &str, task: &str) -> Result<bool, PiiError> {
+        match self {
+            Tx::Sqlite(_) => Ok(false),
+            Tx::Postgres { locked: true, .. } => Ok(false),
+            Tx::Postgres { tx, locked } => {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock($1, $2)",
+                    &[
+                        &silo_postgres::locks::VAULT_TASK_CLASS,
+                        &task_lock_key(tenant, task),
+                    ],
+                )
+                .map_err(pg("locking the task for minting"))?;
+                *locked = true;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The next free number of (tenant, task, kind).
+    fn next_number(&mut self, tenant: &str, task: &str, kind: PiiKind) -> Result<i64, PiiError> {
+        match self {
+            Tx::Sqlite(tx) => tx
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM pii_tokens
+                     WHERE tenant = ?1 AND task = ?2 AND kind = ?3",
+                )
+                .and_then(|mut st| st.query_row(params![tenant, task, kind.as_str()], |r| r.get(0)))
+                .map_err(storage("numbering a token")),
+            Tx::Postgres { tx, .. } => tx
+                .query_one(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM pii_tokens
+                     WHERE tenant = $1 AND task = $2 AND kind = $3",
+                    &[&tenant, &task, &kind.as_str()],
+                )
+                .map(|r| r.get(0))
+                .map_err(pg("numbering a token")),
+        }
+    }
+
+    /// Stores a token's row. `false` when another writer already holds this blind index or
+    /// this number (PostgreSQL only: SQLite's single writer cannot lose the race).
+    fn insert(
+        &mut self,
+        tenant: &str,
+        task: &str,
+        token: Token,
+        sealed: &Sealed<'_>,
+    ) -> Result<bool, PiiError> {
+        match self {
+            Tx::Sqlite(tx) => tx
+                .prepare_cached(
+                    "INSERT INTO pii_tokens (tenant, task, kind, number, blind, nonce, ciphertext)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        tenant,
+                        task,
+                        token.kind().as_str(),
+                        token.number(),
+                        sealed.blind,
+                        sealed.nonce,
+                        sealed.ciphertext
+                    ])
+                })
+                .map(|_| true)
+                .map_err(storage("storing a token")),
+            Tx::Postgres { tx, .. } => tx
+                .execute(
+                    "INSERT INTO pii_tokens (tenant, task, kind, number, blind, nonce, ciphertext)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                    &[
+                        &tenant,
+                        &task,
+                        &token.kind().as_str(),
+                        &i64::from(token.number()),
+                        &sealed.blind,
+                        &sealed.nonce,
+                        &sealed.ciphertext,
+                    ],
+                )
+                .map(|inserted| inserted == 1)
+                .map_err(pg("storing a token")),
+        }
+    }
+
+    fn commit(self) -> Result<(), PiiError> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().map_err(storage("committing tokens")),
+            Tx::Postgres { tx, .. } => tx.commit().map_err(pg("committing tokens")),
+        }
+    }
+}
+
+/// The second key of a task's minting lock: 32 bits of SHA-256 over (tenant, task). Two
+/// tasks sharing a key only wait for each other.
+fn task_lock_key(tenant: &str, task: &str) -> i32 {
+    let mut hash = Sha256::new();
+    hash.update((tenant.len() as u64).to_be_bytes());
+    hash.update(tenant.as_bytes());
+    hash.update(task.as_bytes());
+    let digest = hash.finalize();
+    let mut first = [0u8; 4];
+    first.copy_from_slice(digest.get(..4).unwrap_or(&[0; 4]));
+    i32::from_be_bytes(first)
+}
+
+/// Creates `dir` (0700) if missing and loads or creates the master key file in it.
+fn key_dir_master(dir: &Path) -> Result<envelope::SecretKey, PiiError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| PiiError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    master_key::load_or_create(dir)
+}
+
+/// Maps a PostgreSQL error, naming what was being done. Statements bind only tenant, task,
+/// kind, number and sealed bytes, so an error never quotes a value.
+fn pg(context: &'static str) -> impl FnOnce(postgres::Error) -> PiiError {
+    move |source| PiiError::Database(PgError::Query { context, source })
 }
 
 fn check_task(task: &str) -> Result<(), PiiError> {
@@ -461,4 +759,18 @@ fn check_tenant(tenant: &str) -> Result<(), PiiError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     ok.then_some(()).ok_or(PiiError::InvalidTenant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::task_lock_key;
+
+    #[test]
+    fn lock_keys_separate_tenants_and_tasks() {
+        assert_eq!(task_lock_key("a", "t1"), task_lock_key("a", "t1"));
+        assert_ne!(task_lock_key("a", "t1"), task_lock_key("a", "t2"));
+        assert_ne!(task_lock_key("a", "t1"), task_lock_key("b", "t1"));
+        // The tenant's length is hashed: ("ab", "c") is not ("a", "bc").
+        assert_ne!(task_lock_key("ab", "c"), task_lock_key("a", "bc"));
+    }
 }

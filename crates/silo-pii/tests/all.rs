@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "all/backend.rs"]
+mod backend;
 #[path = "all/support.rs"]
 mod support;
 

@@ -17,9 +17,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The shared database.
 #[derive(Clone)]
 pub struct Database {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    pool: std::sync::Arc<PoolOwner>,
     config: postgres::Config,
     shown: String,
+}
+
+/// Owns the pool, and drops it on a plain thread: closing a synchronous `postgres` client
+/// blocks on a runtime of its own, which panics on a thread that drives an async runtime
+/// (where the last handle of a `Database` may well be dropped, e.g. with a membrane's
+/// services).
+struct PoolOwner(Option<r2d2::Pool<PostgresConnectionManager<NoTls>>>);
+
+impl Drop for PoolOwner {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            let closer = std::thread::Builder::new()
+                .name("silo-pg-close".into())
+                .spawn(move || drop(pool));
+            if let Ok(handle) = closer {
+                let _ = handle.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -72,7 +91,7 @@ impl Database {
                 source: Box::new(e),
             })?;
         Ok(Self {
-            pool,
+            pool: std::sync::Arc::new(PoolOwner(Some(pool))),
             config,
             shown,
         })
@@ -80,7 +99,11 @@ impl Database {
 
     /// A pooled connection.
     pub fn client(&self) -> Result<PooledClient, PgError> {
-        self.pool.get().map_err(|e| PgError::Connect {
+        let pool = self.pool.0.as_ref().ok_or_else(|| PgError::Connect {
+            url: self.shown.clone(),
+            source: "the pool is closed".into(),
+        })?;
+        pool.get().map_err(|e| PgError::Connect {
             url: self.shown.clone(),
             source: Box::new(e),
         })

@@ -246,6 +246,8 @@ impl Lab {
             policy: Some(self.policy.clone()),
             runtime: Some(silo_invoke::shared_runtime().map_err(RedteamError::lab)?),
             warm: true,
+            // The lab is a throw-away embedded data directory.
+            database: None,
         })
     }
 

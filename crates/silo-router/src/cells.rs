@@ -20,6 +20,8 @@ pub struct CellDispatcher {
     data_dir: PathBuf,
     run_dir: PathBuf,
     host: Box<dyn Fn() -> Result<Host, InvokeError> + Send + Sync>,
+    /// The shared database: revocations and the run's scratch state live there.
+    database: Option<silo_postgres::Database>,
 }
 
 impl std::fmt::Debug for CellDispatcher {
@@ -46,7 +48,25 @@ impl CellDispatcher {
             data_dir: data_dir.to_path_buf(),
             run_dir: run_dir.to_path_buf(),
             host: Box::new(host),
+            database: None,
         }
+    }
+
+    /// Revocations and the runs' scratch state in the shared database (the hosts' turns
+    /// get it through `host`'s [`Host::database`]).
+    pub fn with_database(mut self, database: silo_postgres::Database) -> Self {
+        self.database = Some(database);
+        self
+    }
+
+    fn kv(&self) -> Result<Box<dyn silo_membrane::KvStore>, String> {
+        Ok(match &self.database {
+            Some(db) => Box::new(silo_membrane::PgKv::new(db.clone())),
+            None => Box::new(
+                silo_membrane::SqliteKv::open(&silo_membrane::Services::db_path(&self.data_dir))
+                    .map_err(|e| e.to_string())?,
+            ),
+        })
     }
 }
 
@@ -125,7 +145,8 @@ impl Dispatcher for CellDispatcher {
             agent: String::new(),
             reason,
         };
-        let keys = silo_invoke::open_keys(&self.data_dir).map_err(|e| transient(e.to_string()))?;
+        let keys = silo_invoke::open_keys_with(&self.data_dir, self.database.as_ref())
+            .map_err(|e| transient(e.to_string()))?;
         keys.revoke_task_key(jti, silo_keys::now_unix())
             .map(|_| ())
             .map_err(|e| transient(e.to_string()))
@@ -145,9 +166,8 @@ impl Dispatcher for CellDispatcher {
             agent: task.run.agent.clone(),
             reason,
         };
-        let kv = silo_membrane::SqliteKv::open(&silo_membrane::Services::db_path(&self.data_dir))
-            .map_err(|e| failed(e.to_string()))?;
-        silo_membrane::KvStore::collect(&kv, scope, silo_membrane::OUTPUT_PREFIX)
+        let kv = self.kv().map_err(failed)?;
+        kv.collect(scope, silo_membrane::OUTPUT_PREFIX)
             .map(|_| ())
             .map_err(|e| failed(e.to_string()))
     }

@@ -43,7 +43,9 @@ pub use routing::{
 pub use shadow::ShadowSampling;
 pub use state::State;
 pub use store::holder;
-pub use store::{Job, SqliteStore, Store, StoreError, StoredEvent, TaskFilter};
+pub use store::{
+    AnyStore, Job, PgStore, SqliteStore, Store, StoreError, StoredEvent, TaskFilter, JOBS_CHANNEL,
+};
 pub use task::{
     DispatchRecord, PendingResult, Return, RunState, ShadowState, TaskId, TaskSpec, TaskView,
 };

@@ -7,7 +7,9 @@
 //! recorder then copies events into the audit log in order, exactly once: it reads the
 //! last router entry's sequence number back from the audit log under a lock file, so a
 //! crash between the two only delays the copy, and two processes on one data directory
-//! never copy an event twice. Free text (summaries, reasons) stays out: agents write it
+//! never copy an event twice. On a shared PostgreSQL database the lock is an advisory lock
+//! there instead ([`AuditRecorder::with_database_lock`]), so routers on several machines
+//! never copy an event twice either. Free text (summaries, reasons) stays out: agents write it
 //! and it may hold what they guessed; names, targets, codes and key ids go in.
 
 use std::collections::BTreeMap;
@@ -57,6 +59,28 @@ pub enum RecordError {
 pub struct AuditRecorder {
     log: Arc<AuditLog>,
     lock: PathBuf,
+    /// When set, the lock is [`silo_postgres::locks::ROUTER_RECORDER`] in this database
+    /// rather than the file.
+    database: Option<silo_postgres::Database>,
+}
+
+/// The held lock: the file's, or a database connection holding the advisory lock.
+enum Held {
+    File(#[allow(dead_code)] Flock<File>),
+    Database(Box<silo_postgres::PooledClient>),
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Held::Database(client) = self {
+            // The lock is the session's: release it before the connection goes back to
+            // the pool (a process that dies releases it with its connection).
+            let _ = client.execute(
+                "SELECT pg_advisory_unlock($1)",
+                &[&silo_postgres::locks::ROUTER_RECORDER],
+            );
+        }
+    }
 }
 
 impl AuditRecorder {
@@ -66,7 +90,44 @@ impl AuditRecorder {
         Self {
             log,
             lock: lock.to_path_buf(),
+            database: None,
         }
+    }
+
+    /// Records into `log` (which lives in `database`), serialised by an advisory lock in
+    /// that database: for routers on several machines sharing it.
+    pub fn with_database_lock(log: Arc<AuditLog>, database: silo_postgres::Database) -> Self {
+        Self {
+            log,
+            lock: PathBuf::new(),
+            database: Some(database),
+        }
+    }
+
+    fn hold(&self) -> Result<Held, RecordError> {
+        let lock_err = |source| RecordError::Lock {
+            path: self.lock.clone(),
+            source,
+        };
+        if let Some(db) = &self.database {
+            let mut client = db.client().map_err(|e| RecordError::Store(e.to_string()))?;
+            client
+                .execute(
+                    "SELECT pg_advisory_lock($1)",
+                    &[&silo_postgres::locks::ROUTER_RECORDER],
+                )
+                .map_err(|e| RecordError::Store(format!("taking the recorder lock: {e}")))?;
+            return Ok(Held::Database(Box::new(client)));
+        }
+        let file: File = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock)
+            .map_err(lock_err)?;
+        let guard = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| lock_err(std::io::Error::from(errno)))?;
+        Ok(Held::File(guard))
     }
 
     /// The audit log.
@@ -76,18 +137,7 @@ impl AuditRecorder {
 
     /// Copies every event not yet in the audit log; returns how many.
     pub fn sync<S: Store>(&self, store: &S) -> Result<usize, RecordError> {
-        let lock_err = |source| RecordError::Lock {
-            path: self.lock.clone(),
-            source,
-        };
-        let file: File = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .map_err(lock_err)?;
-        let _guard = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| lock_err(std::io::Error::from(errno)))?;
+        let _held = self.hold()?;
         let mut after = self.last_recorded()?;
         let mut copied = 0;
         loop {

@@ -1,4 +1,5 @@
-//! Durable state behind a trait, so PostgreSQL can take over from the embedded SQLite:
+//! Durable state behind a trait, embedded in SQLite ([`SqliteStore`]) or shared by
+//! several routers on several machines in PostgreSQL ([`PgStore`]):
 //! tasks, the append-only event log, and the queue of work with leases (a job whose lease
 //! expired is claimed again, so dispatch is at-least-once; side effects are idempotent).
 //! [`Store::apply_all`] checks the transition map, writes the new state, appends the events
@@ -6,7 +7,9 @@
 //! agents are offline, so every router process on the same store sees a change at its
 //! next dispatch.
 
+mod any;
 pub mod holder;
+mod postgres;
 mod sqlite;
 
 use std::collections::BTreeSet;
@@ -17,6 +20,8 @@ use crate::state::State;
 use crate::task::{TaskId, TaskView};
 use crate::transition::{JobKind, TransitionError};
 
+pub use any::AnyStore;
+pub use postgres::{PgStore, JOBS_CHANNEL};
 pub use sqlite::SqliteStore;
 
 /// Queued work for one task, as claimed.
@@ -162,7 +167,9 @@ pub trait Store {
     fn claim_next(&self, now: u64, lease_secs: u64) -> Result<Option<Job>, StoreError>;
 
     /// Makes the jobs claimed by holders `abandoned` says are gone due now (their claims
-    /// died with their process); returns how many.
+    /// died with their process); returns how many. A store that can tell by itself also
+    /// releases the claims of holders it knows are gone ([`PgStore`]: holders whose
+    /// liveness lock no database session holds any more).
     fn release_abandoned(&self, abandoned: &dyn Fn(&str) -> bool) -> Result<usize, StoreError>;
 
     /// Holds the job until `lease_until` if this claim still holds it (a turn longer than

@@ -1,5 +1,9 @@
-//! The silo-router integration tests: one binary, one module per concern.
+//! The silo-router integration tests on the embedded SQLite store: one binary, one module
+//! per concern. `tests/postgres.rs` runs the same modules on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// The store this binary tests.
+pub(crate) const BACKEND: support::Backend = support::Backend::Sqlite;
 
 #[path = "all/support.rs"]
 mod support;
@@ -12,6 +16,8 @@ mod escalation;
 mod kernel;
 #[path = "all/recorder.rs"]
 mod recorder;
+#[path = "all/sqlite_only.rs"]
+mod sqlite_only;
 #[path = "all/store.rs"]
 mod store;
 #[path = "all/transitions.rs"]

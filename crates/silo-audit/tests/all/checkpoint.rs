@@ -7,7 +7,7 @@ use silo_audit::{
     VerifyError,
 };
 
-use crate::support::{draft, fixture, N};
+use crate::support::{draft, empty, fixture, N};
 
 #[test]
 fn the_key_file_is_created_on_first_use_with_mode_0600() {
@@ -16,7 +16,7 @@ fn the_key_file_is_created_on_first_use_with_mode_0600() {
     assert!(!path.exists(), "appending and verifying create no key");
     fx.log.checkpoint().unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-    let again = AuditLog::open(fx.data_dir()).unwrap();
+    let again = fx.reopen();
     assert_eq!(again.public_key().unwrap(), fx.log.public_key().unwrap());
 }
 
@@ -67,8 +67,8 @@ fn an_exported_checkpoint_round_trips_through_a_file_and_the_log_extends_it() {
 
 #[test]
 fn an_empty_log_checkpoints_and_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(dir.path()).unwrap();
+    let fx = empty();
+    let log = &fx.log;
     let cp = log.checkpoint().unwrap();
     assert_eq!(cp.checkpoint.size, 0);
     log.append(draft(0)).unwrap();

@@ -1,16 +1,14 @@
-//! Appends from several threads, and from two handles on one file, keep one valid chain.
+//! Appends from several threads, and from two handles on one log, keep one valid chain.
 
 use std::sync::Arc;
 use std::thread;
 
-use silo_audit::AuditLog;
-
-use crate::support::draft;
+use crate::support::{draft, empty};
 
 #[test]
 fn appends_from_many_threads_form_one_valid_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(AuditLog::open(dir.path()).unwrap());
+    let fx = empty();
+    let log = Arc::new(fx.reopen());
     let handles: Vec<_> = (0..6u64)
         .map(|t| {
             let log = Arc::clone(&log);
@@ -32,10 +30,10 @@ fn appends_from_many_threads_form_one_valid_chain() {
 }
 
 #[test]
-fn two_handles_on_one_file_act_like_two_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = Arc::new(AuditLog::open(dir.path()).unwrap());
-    let b = Arc::new(AuditLog::open(dir.path()).unwrap());
+fn two_handles_on_one_log_act_like_two_processes() {
+    let fx = empty();
+    let a = Arc::new(fx.reopen());
+    let b = Arc::new(fx.reopen());
     let ta = {
         let a = Arc::clone(&a);
         thread::spawn(move || {

@@ -1,13 +1,13 @@
-//! Shared fixtures: a populated log in a temporary data directory and raw SQLite access.
+//! Shared fixtures: a populated log in a temporary data directory, kept by whichever store
+//! the test root chose (`crate::backend`), and raw access to that store as an attacker.
 
 #![expect(
     clippy::unwrap_used,
     reason = "fixtures are test code: a broken fixture should fail the test loudly"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rusqlite::Connection;
 use serde_json::json;
 use silo_audit::merkle::leaf_hash;
 use silo_audit::{
@@ -16,35 +16,32 @@ use silo_audit::{
 };
 use tempfile::TempDir;
 
+use crate::backend::{Attacker, Storage};
+
 /// Entries a fixture log holds.
 pub const N: u64 = 20;
 
 pub struct Fixture {
     pub dir: TempDir,
+    pub storage: Storage,
     pub log: AuditLog,
 }
 
 impl Fixture {
+    /// The data directory (the checkpoint key lives under it whatever the store).
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn db(&self) -> PathBuf {
-        AuditLog::db_path(self.data_dir())
+    /// Another handle on the same log, as another process (or host) would open it.
+    pub fn reopen(&self) -> AuditLog {
+        self.storage.open(self.data_dir())
     }
 
-    /// A raw connection to the database with the append-only triggers dropped, as an
-    /// attacker with write access to the file would have.
-    pub fn attacker(&self) -> Connection {
-        let conn = Connection::open(self.db()).unwrap();
-        conn.execute_batch(
-            "DROP TRIGGER audit_entries_no_update;
-             DROP TRIGGER audit_entries_no_delete;
-             DROP TRIGGER audit_checkpoints_no_update;
-             DROP TRIGGER audit_checkpoints_no_delete;",
-        )
-        .unwrap();
-        conn
+    /// Raw write access to the stored log with the append-only triggers out of the way,
+    /// as an attacker with write access to the storage would have.
+    pub fn attacker(&self) -> Attacker {
+        self.storage.attacker()
     }
 }
 
@@ -97,25 +94,22 @@ pub fn draft(i: u64) -> EntryDraft {
 /// A log with `n` fixture entries, appended in two batches.
 pub fn log_with(n: u64) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(dir.path()).unwrap();
+    let storage = Storage::fresh(dir.path());
+    let log = storage.open(dir.path());
     let half = n / 2;
     log.append_batch((0..half).map(draft).collect()).unwrap();
     log.append_batch((half..n).map(draft).collect()).unwrap();
-    Fixture { dir, log }
+    Fixture { dir, storage, log }
 }
 
+/// A log with the [`N`] fixture entries.
 pub fn fixture() -> Fixture {
     log_with(N)
 }
 
-/// The stored body of entry `seq`.
-pub fn body(conn: &Connection, seq: u64) -> String {
-    conn.query_row(
-        "SELECT body FROM audit_entries WHERE seq = ?1",
-        [seq as i64],
-        |r| r.get(0),
-    )
-    .unwrap()
+/// An empty log.
+pub fn empty() -> Fixture {
+    log_with(0)
 }
 
 /// A correctly hashed forged entry at `seq` chained to `prev`, as a careful forger makes it.
@@ -127,36 +121,4 @@ pub fn forge(seq: u64, prev: Hash) -> (Entry, String, Hash) {
     let bytes = entry.canonical().unwrap();
     let hash = leaf_hash(&bytes);
     (entry, String::from_utf8(bytes).unwrap(), hash)
-}
-
-/// Inserts a raw row, copying the index columns from `entry`.
-pub fn insert_row(conn: &Connection, row_seq: i64, entry: &Entry, body: &str, hash: &Hash) {
-    conn.execute(
-        "INSERT INTO audit_entries (seq, time_us, task, agent, customer, action, decision, body, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        rusqlite::params![
-            row_seq,
-            entry.time.unix_micros(),
-            entry.task.as_ref().map(|t| t.to_string()),
-            entry.agent.as_ref().map(|a| a.to_string()),
-            entry.customer.as_ref().map(|c| c.to_string()),
-            entry.action.to_string(),
-            entry.decision.as_str(),
-            body,
-            &hash.as_bytes()[..],
-        ],
-    )
-    .unwrap();
-}
-
-/// The stored hash of entry `seq`.
-pub fn stored_hash(conn: &Connection, seq: u64) -> Hash {
-    let bytes: Vec<u8> = conn
-        .query_row(
-            "SELECT hash FROM audit_entries WHERE seq = ?1",
-            [seq as i64],
-            |r| r.get(0),
-        )
-        .unwrap();
-    Hash::from_slice(&bytes).unwrap()
 }

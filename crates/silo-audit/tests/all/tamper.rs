@@ -1,10 +1,11 @@
-//! Tamper detection, proven by editing the SQLite file directly as an attacker would.
+//! Tamper detection, proven by editing the stored log directly as an attacker would: the
+//! SQLite file with its triggers dropped, or the PostgreSQL tables as their superuser with
+//! the triggers disabled.
 
-use rusqlite::params;
 use silo_audit::merkle::leaf_hash;
 use silo_audit::{Tamper, VerifyError};
 
-use crate::support::{body, fixture, forge, insert_row, stored_hash, N};
+use crate::support::{fixture, forge, N};
 
 #[expect(
     clippy::panic,
@@ -33,15 +34,11 @@ fn an_untouched_log_verifies() {
 #[test]
 fn editing_a_field_is_caught_at_that_seq() {
     let fx = fixture();
-    let conn = fx.attacker();
-    let original = body(&conn, 5);
+    let mut attacker = fx.attacker();
+    let original = attacker.body(5);
     let edited = original.replace(r#""decision":"deny""#, r#""decision":"allow""#);
     assert_ne!(original, edited, "fixture entry 5 is a deny");
-    conn.execute(
-        "UPDATE audit_entries SET body = ?1 WHERE seq = 5",
-        params![edited],
-    )
-    .unwrap();
+    attacker.set_body(5, &edited);
     let t = tamper_of(fx.log.verify());
     assert_eq!(t, Tamper::HashMismatch { seq: 5 });
     assert_eq!(t.first_bad_seq(), Some(5));
@@ -50,26 +47,18 @@ fn editing_a_field_is_caught_at_that_seq() {
 #[test]
 fn editing_a_field_and_its_stored_hash_breaks_the_chain_at_the_next_seq() {
     let fx = fixture();
-    let conn = fx.attacker();
-    let edited = body(&conn, 5).replace(r#""amount_cents":500"#, r#""amount_cents":5"#);
-    let hash = leaf_hash(edited.as_bytes());
-    conn.execute(
-        "UPDATE audit_entries SET body = ?1, hash = ?2 WHERE seq = 5",
-        params![edited, &hash.as_bytes()[..]],
-    )
-    .unwrap();
+    let mut attacker = fx.attacker();
+    let edited = attacker
+        .body(5)
+        .replace(r#""amount_cents":500"#, r#""amount_cents":5"#);
+    attacker.set_body_and_hash(5, &edited, &leaf_hash(edited.as_bytes()));
     assert_eq!(tamper_of(fx.log.verify()), Tamper::ChainBroken { seq: 6 });
 }
 
 #[test]
 fn editing_a_query_column_is_caught() {
     let fx = fixture();
-    let conn = fx.attacker();
-    conn.execute(
-        "UPDATE audit_entries SET decision = 'allow' WHERE seq = 3",
-        [],
-    )
-    .unwrap();
+    fx.attacker().set_text_column(3, "decision", "allow");
     assert_eq!(
         tamper_of(fx.log.verify()),
         Tamper::IndexMismatch {
@@ -82,14 +71,9 @@ fn editing_a_query_column_is_caught() {
 #[test]
 fn a_non_canonical_body_is_caught_even_with_a_matching_hash() {
     let fx = fixture();
-    let conn = fx.attacker();
-    let spaced = body(&conn, 2).replacen(',', ", ", 1);
-    let hash = leaf_hash(spaced.as_bytes());
-    conn.execute(
-        "UPDATE audit_entries SET body = ?1, hash = ?2 WHERE seq = 2",
-        params![spaced, &hash.as_bytes()[..]],
-    )
-    .unwrap();
+    let mut attacker = fx.attacker();
+    let spaced = attacker.body(2).replacen(',', ", ", 1);
+    attacker.set_body_and_hash(2, &spaced, &leaf_hash(spaced.as_bytes()));
     assert!(matches!(
         tamper_of(fx.log.verify()),
         Tamper::Unreadable { seq: 2, .. }
@@ -99,9 +83,7 @@ fn a_non_canonical_body_is_caught_even_with_a_matching_hash() {
 #[test]
 fn deleting_an_entry_is_caught_at_its_seq() {
     let fx = fixture();
-    let conn = fx.attacker();
-    conn.execute("DELETE FROM audit_entries WHERE seq = 7", [])
-        .unwrap();
+    fx.attacker().delete(7);
     let t = tamper_of(fx.log.verify());
     assert_eq!(t, Tamper::Missing { seq: 7, found: 8 });
     assert_eq!(t.first_bad_seq(), Some(7));
@@ -110,9 +92,7 @@ fn deleting_an_entry_is_caught_at_its_seq() {
 #[test]
 fn deleting_the_first_entry_is_caught_at_seq_0() {
     let fx = fixture();
-    fx.attacker()
-        .execute("DELETE FROM audit_entries WHERE seq = 0", [])
-        .unwrap();
+    fx.attacker().delete(0);
     assert_eq!(
         tamper_of(fx.log.verify()),
         Tamper::Missing { seq: 0, found: 1 }
@@ -122,27 +102,23 @@ fn deleting_the_first_entry_is_caught_at_seq_0() {
 #[test]
 fn appending_a_forged_entry_that_does_not_chain_is_caught() {
     let fx = fixture();
-    let conn = fx.attacker();
+    let mut attacker = fx.attacker();
     // A forger who copies an old entry's `prev` rather than chaining to the real head.
-    let wrong_prev = stored_hash(&conn, 3);
+    let wrong_prev = attacker.stored_hash(3);
     let (entry, text, hash) = forge(N, wrong_prev);
-    insert_row(&conn, N as i64, &entry, &text, &hash);
+    attacker.insert_row(N as i64, &entry, &text, &hash);
     assert_eq!(tamper_of(fx.log.verify()), Tamper::ChainBroken { seq: N });
 }
 
 #[test]
 fn inserting_a_forged_entry_in_the_middle_is_caught_at_the_displaced_entry() {
     let fx = fixture();
-    let conn = fx.attacker();
-    // Make room at seq 10 by moving rows 10.. up by one (via negative keys to dodge the
-    // primary key), then insert a carefully forged, correctly chained and hashed entry.
-    conn.execute_batch(
-        "UPDATE audit_entries SET seq = -(seq + 1) WHERE seq >= 10;
-         UPDATE audit_entries SET seq = -seq WHERE seq < 0;",
-    )
-    .unwrap();
-    let (entry, text, hash) = forge(10, stored_hash(&conn, 9));
-    insert_row(&conn, 10, &entry, &text, &hash);
+    let mut attacker = fx.attacker();
+    // Make room at seq 10 by moving rows 10.. up by one, then insert a carefully forged,
+    // correctly chained and hashed entry.
+    attacker.make_room_at(10);
+    let (entry, text, hash) = forge(10, attacker.stored_hash(9));
+    attacker.insert_row(10, &entry, &text, &hash);
     // The forgery itself is internally consistent; the entry it displaced is not.
     assert_eq!(
         tamper_of(fx.log.verify()),
@@ -156,9 +132,8 @@ fn inserting_a_forged_entry_in_the_middle_is_caught_at_the_displaced_entry() {
 #[test]
 fn inserting_a_row_before_the_first_entry_is_caught() {
     let fx = fixture();
-    let conn = fx.attacker();
     let (entry, text, hash) = forge(0, silo_audit::Hash::ZERO);
-    insert_row(&conn, -1, &entry, &text, &hash);
+    fx.attacker().insert_row(-1, &entry, &text, &hash);
     assert_eq!(
         tamper_of(fx.log.verify()),
         Tamper::Unexpected { seq: 0, found: -1 }
@@ -168,16 +143,8 @@ fn inserting_a_row_before_the_first_entry_is_caught() {
 #[test]
 fn swapping_two_entries_is_caught_at_the_first() {
     let fx = fixture();
-    let conn = fx.attacker();
     // Swap the whole contents of rows 4 and 12, index columns and hashes included.
-    conn.execute_batch(
-        "CREATE TEMP TABLE a AS SELECT * FROM audit_entries WHERE seq = 4;
-         CREATE TEMP TABLE b AS SELECT * FROM audit_entries WHERE seq = 12;
-         DELETE FROM audit_entries WHERE seq IN (4, 12);
-         INSERT INTO audit_entries SELECT 4, time_us, task, agent, customer, action, decision, body, hash FROM b;
-         INSERT INTO audit_entries SELECT 12, time_us, task, agent, customer, action, decision, body, hash FROM a;",
-    )
-    .unwrap();
+    fx.attacker().swap(4, 12);
     assert_eq!(
         tamper_of(fx.log.verify()),
         Tamper::SeqMismatch {
@@ -192,9 +159,7 @@ fn truncating_the_tail_is_caught_against_a_checkpoint() {
     let fx = fixture();
     let cp = fx.log.checkpoint().unwrap();
     let trusted = fx.log.public_key().unwrap();
-    let conn = fx.attacker();
-    conn.execute("DELETE FROM audit_entries WHERE seq >= 15", [])
-        .unwrap();
+    fx.attacker().delete_from(15);
     // A truncated log is internally consistent…
     assert_eq!(fx.log.verify().unwrap().size, 15);
     // …but it no longer extends the exported checkpoint.
@@ -217,9 +182,7 @@ fn truncating_and_appending_again_is_caught_against_a_checkpoint() {
     let fx = fixture();
     let cp = fx.log.checkpoint().unwrap();
     let trusted = fx.log.public_key().unwrap();
-    fx.attacker()
-        .execute("DELETE FROM audit_entries WHERE seq >= 15", [])
-        .unwrap();
+    fx.attacker().delete_from(15);
     // New, correctly chained entries bring the size back, but not the history.
     fx.log
         .append_batch((0..10).map(crate::support::draft).collect())
@@ -235,12 +198,11 @@ fn rewriting_the_last_entry_consistently_is_caught_against_a_checkpoint() {
     let fx = fixture();
     let cp = fx.log.checkpoint().unwrap();
     let trusted = fx.log.public_key().unwrap();
-    let conn = fx.attacker();
+    let mut attacker = fx.attacker();
     let last = N - 1;
-    let (entry, text, hash) = forge(last, stored_hash(&conn, last - 1));
-    conn.execute("DELETE FROM audit_entries WHERE seq = ?1", [last as i64])
-        .unwrap();
-    insert_row(&conn, last as i64, &entry, &text, &hash);
+    let (entry, text, hash) = forge(last, attacker.stored_hash(last - 1));
+    attacker.delete(last);
+    attacker.insert_row(last as i64, &entry, &text, &hash);
     // Without a checkpoint nothing is inconsistent; with one, the rewrite shows.
     fx.log.verify().unwrap();
     assert!(matches!(
@@ -252,9 +214,7 @@ fn rewriting_the_last_entry_consistently_is_caught_against_a_checkpoint() {
 #[test]
 fn a_tampered_log_is_never_checkpointed() {
     let fx = fixture();
-    fx.attacker()
-        .execute("DELETE FROM audit_entries WHERE seq = 1", [])
-        .unwrap();
+    fx.attacker().delete(1);
     assert!(fx.log.checkpoint().is_err());
     assert!(fx.log.latest_checkpoint().unwrap().is_none());
 }

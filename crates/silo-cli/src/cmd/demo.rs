@@ -124,10 +124,13 @@ pub fn run(args: DemoArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("clearing the previous demo in `{}`", dir.display()))?;
     }
+    // The demo always runs on the embedded default, whatever database is configured.
     let demo = Ctx {
         data_dir: dir.clone(),
         config,
         json: false,
+        database_url: None,
+        database: Default::default(),
     };
     let seeded = match &demo.config.seed {
         Some(seed) => {

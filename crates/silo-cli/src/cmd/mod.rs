@@ -94,6 +94,7 @@ pub fn turn_host(
         policy: ctx.config.policy.clone(),
         runtime: None,
         warm: false,
+        database: ctx.database()?,
     })
 }
 

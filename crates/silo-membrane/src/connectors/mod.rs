@@ -7,6 +7,7 @@ pub mod ledger;
 pub mod llm;
 pub mod outbox;
 pub mod outcomes;
+pub mod postgres;
 pub mod smtp;
 pub mod usage;
 
@@ -52,6 +53,14 @@ pub enum ConnectorError {
         /// What failed.
         reason: String,
     },
+    /// The shared PostgreSQL database failed: no connection, or a statement failed.
+    #[error("{connector}: {source}")]
+    Postgres {
+        /// Which connector.
+        connector: &'static str,
+        /// The pool's or the server's error (a statement's says what was being done).
+        source: silo_postgres::PgError,
+    },
 }
 
 pub(crate) fn sqlite_err(
@@ -63,6 +72,24 @@ pub(crate) fn sqlite_err(
         context,
         source,
     }
+}
+
+/// Maps a failed statement of `connector` while doing `context`.
+pub(crate) fn pg_err(
+    connector: &'static str,
+    context: &'static str,
+) -> impl FnOnce(silo_postgres::postgres::Error) -> ConnectorError {
+    move |source| ConnectorError::Postgres {
+        connector,
+        source: silo_postgres::PgError::Query { context, source },
+    }
+}
+
+/// Maps a connection that could not be had for `connector`.
+pub(crate) fn pg_conn_err(
+    connector: &'static str,
+) -> impl FnOnce(silo_postgres::PgError) -> ConnectorError {
+    move |source| ConnectorError::Postgres { connector, source }
 }
 
 /// Opens `path` in WAL mode with `synchronous = FULL` (a committed write survives a crash)
@@ -127,6 +154,23 @@ impl Connectors {
             kv: Box::new(kv::SqliteKv::open(&membrane)?),
             ledger: Box::new(ledger::SqliteLedger::open(&membrane)?),
             outcomes: Box::new(outcomes::SqliteOutcomes::open(&membrane)?),
+            data: Box::new(data::SqliteData::open(&Self::business_db(data_dir))?),
+            outbox: Box::new(outbox::DirOutbox::new(&Self::outbox_dir(data_dir))),
+            llm: None,
+        })
+    }
+
+    /// The shared defaults for several hosts on one PostgreSQL database: scratch state,
+    /// ledger and outcomes (with task inputs) in `db`, so any host can read what another
+    /// wrote and an idempotency key pays once across hosts. The business database
+    /// (`business/business.db`) and the outbox directory (`outbox/`) stay local to this
+    /// host under `data_dir`, as in [`Self::embedded`]: they stand in for the systems of
+    /// record and delivery a deployment connects instead. No LLM upstream.
+    pub fn postgres(db: &silo_postgres::Database, data_dir: &Path) -> Result<Self, ConnectorError> {
+        Ok(Self {
+            kv: Box::new(postgres::PgKv::new(db.clone())),
+            ledger: Box::new(postgres::PgLedger::new(db.clone())),
+            outcomes: Box::new(postgres::PgOutcomes::new(db.clone())),
             data: Box::new(data::SqliteData::open(&Self::business_db(data_dir))?),
             outbox: Box::new(outbox::DirOutbox::new(&Self::outbox_dir(data_dir))),
             llm: None,

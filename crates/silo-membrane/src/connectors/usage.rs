@@ -5,19 +5,22 @@
 //! Counting and recording are separate steps (the decision reads, the route records after
 //! acting), so every counted action holds the [`UsageGate`] from its decision until its
 //! usage is recorded (or it is refused): one thread at a time in this process, and one
-//! process at a time on this data directory (flock on `membrane/usage.lock`). Without it
-//! eight concurrent refunds of one cell all passed a daily total (found by
-//! `silo redteam`, case `authority-refund-concurrent-split`).
+//! process at a time on this data directory (flock on `membrane/usage.lock`) or, with the
+//! counters in a shared PostgreSQL database, one host at a time on that database (a
+//! session advisory lock). Without it eight concurrent refunds of one cell all passed a
+//! daily total (found by `silo redteam`, case `authority-refund-concurrent-split`).
 
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use rusqlite::{params, Connection};
 use silo_keys::{BaseKey, TaskKey};
 use silo_policy::{Action, RateScope, UsageCounters, DAY_SECS};
+use silo_postgres::postgres::Client;
 
-use super::{lock, open_sqlite, secs_to_sql, ConnectorError};
+use super::{lock, open_sqlite, pg_conn_err, pg_err, secs_to_sql, ConnectorError};
 
 const NAME: &str = "usage";
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS usage_events (
@@ -31,26 +34,106 @@ CREATE INDEX IF NOT EXISTS usage_lookup ON usage_events (scope, id, action, at);
 
 /// How long events are kept: the longest window the policy can ask about (a day) and the
 /// previous day, for totals at midnight.
-const KEEP_SECS: u64 = 2 * DAY_SECS;
+pub(crate) const KEEP_SECS: u64 = 2 * DAY_SECS;
+
+/// Longest wait for another host's counted action to finish with the PostgreSQL gate:
+/// past it this action is refused (`internal`, nothing done) rather than left hanging.
+pub const GATE_WAIT: Duration = Duration::from_secs(60);
 
 /// Serialises counted actions from decision to record: a mutex for the threads of this
-/// process, then an exclusive flock on a lock file shared by every process of the data
-/// directory.
-#[derive(Debug, Default)]
+/// process, then one lock shared with every other process that counts the same usage —
+/// an exclusive flock on the data directory's lock file, or a session advisory lock
+/// ([`silo_postgres::locks::USAGE_GATE`]) on the shared database.
+#[derive(Default)]
 pub struct UsageGate {
-    local: Mutex<()>,
-    file: Option<std::path::PathBuf>,
+    /// The in-process mutex. It also keeps the PostgreSQL gate's own connection between
+    /// actions (the advisory lock is that session's, so a host that dies releases it with
+    /// the connection); `None` for the other gates, or until first use.
+    local: Mutex<Option<Client>>,
+    across: Across,
+}
+
+/// What serialises counted actions across processes.
+#[derive(Debug, Default)]
+enum Across {
+    /// Nothing: one process only.
+    #[default]
+    Nothing,
+    /// An exclusive flock on this file.
+    File(PathBuf),
+    /// A session advisory lock on this database.
+    Postgres(Box<silo_postgres::Database>),
+}
+
+impl std::fmt::Debug for UsageGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageGate")
+            .field("across", &self.across)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for UsageGate {
+    fn drop(&mut self) {
+        let client = self
+            .local
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(client) = client {
+            // Closing a synchronous client blocks on a runtime of its own, which panics on
+            // a thread that drives an async runtime (where the last `Arc<Services>` often
+            // goes): close it on a thread of its own.
+            let spawned = std::thread::Builder::new()
+                .name("silo-usage-gate-close".into())
+                .spawn(move || drop(client));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "usage gate: cannot close its connection");
+            }
+        }
+    }
 }
 
 /// A held [`UsageGate`]; dropping it lets the next counted action decide.
 pub struct GateGuard<'a> {
-    _local: std::sync::MutexGuard<'a, ()>,
+    local: MutexGuard<'a, Option<Client>>,
     _file: Option<nix::fcntl::Flock<std::fs::File>>,
+    /// The advisory lock is held on `local`'s connection.
+    pg_locked: bool,
 }
 
 impl std::fmt::Debug for GateGuard<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GateGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        if !self.pg_locked {
+            return;
+        }
+        // The slot, not its guard: a `MutexGuard` may not cross to another thread.
+        let slot: &mut Option<Client> = &mut self.local;
+        let unlocked = super::postgres::off_async(|| {
+            slot.as_mut().map(|client| {
+                client
+                    .query_one(
+                        "SELECT pg_advisory_unlock($1)",
+                        &[&silo_postgres::locks::USAGE_GATE],
+                    )
+                    .and_then(|row| row.try_get::<_, bool>(0))
+            })
+        });
+        if !matches!(unlocked, Some(Ok(true))) {
+            // Closing the connection ends its session, and the lock with it.
+            tracing::warn!(
+                ?unlocked,
+                "usage gate: unlock failed; closing its connection"
+            );
+            let dead = self.local.take();
+            super::postgres::off_async(move || drop(dead));
+        }
     }
 }
 
@@ -63,18 +146,31 @@ impl UsageGate {
     /// A gate shared through the lock file at `path` by every process that uses it.
     pub fn shared(path: &Path) -> Self {
         Self {
-            local: Mutex::new(()),
-            file: Some(path.to_path_buf()),
+            local: Mutex::new(None),
+            across: Across::File(path.to_path_buf()),
         }
     }
 
-    /// Waits for the gate. Failing to open or lock the file is an error: a counted
+    /// A gate shared by every host whose counters are in `db`: the in-process mutex,
+    /// then the session advisory lock [`silo_postgres::locks::USAGE_GATE`] on a connection
+    /// of the gate's own, held until the guard drops (and released by the server if this
+    /// process dies). Connects on first use.
+    pub fn postgres(db: &silo_postgres::Database) -> Self {
+        Self {
+            local: Mutex::new(None),
+            across: Across::Postgres(Box::new(db.clone())),
+        }
+    }
+
+    /// Waits for the gate. Failing to take the cross-process lock is an error: a counted
     /// action must not be decided without it.
     pub fn enter(&self) -> Result<GateGuard<'_>, ConnectorError> {
-        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        let file = match &self.file {
-            None => None,
-            Some(path) => {
+        let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard_file = None;
+        let mut pg_locked = false;
+        match &self.across {
+            Across::Nothing => {}
+            Across::File(path) => {
                 let f = std::fs::OpenOptions::new()
                     .create(true)
                     .truncate(false)
@@ -85,20 +181,60 @@ impl UsageGate {
                         path: path.clone(),
                         source: e,
                     })?;
-                Some(
+                guard_file = Some(
                     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(
                         |(_, errno)| ConnectorError::Io {
                             path: path.clone(),
                             source: std::io::Error::from(errno),
                         },
                     )?,
-                )
+                );
+            }
+            Across::Postgres(db) => {
+                let slot: &mut Option<Client> = &mut local;
+                super::postgres::off_async(|| lock_postgres(slot, db))?;
+                pg_locked = true;
+            }
+        }
+        Ok(GateGuard {
+            local,
+            _file: guard_file,
+            pg_locked,
+        })
+    }
+}
+
+/// Takes the advisory lock on the gate's connection, connecting first if there is none.
+/// A connection the server closed meanwhile (restart, idle timeout) is replaced once.
+fn lock_postgres(
+    slot: &mut Option<Client>,
+    db: &silo_postgres::Database,
+) -> Result<(), ConnectorError> {
+    const GATE: &str = "usage gate";
+    let mut retried = false;
+    loop {
+        let mut client = match slot.take() {
+            Some(client) => client,
+            None => {
+                let mut client = db.dedicated().map_err(pg_conn_err(GATE))?;
+                client
+                    .batch_execute(&format!("SET lock_timeout = '{}s'", GATE_WAIT.as_secs()))
+                    .map_err(pg_err(GATE, "setting the lock timeout"))?;
+                client
             }
         };
-        Ok(GateGuard {
-            _local: local,
-            _file: file,
-        })
+        match client.execute(
+            "SELECT pg_advisory_lock($1)",
+            &[&silo_postgres::locks::USAGE_GATE],
+        ) {
+            Ok(_) => {
+                *slot = Some(client);
+                return Ok(());
+            }
+            // Whatever failed, the next attempt starts on a fresh session.
+            Err(_) if client.is_closed() && !retried => retried = true,
+            Err(e) => return Err(pg_err(GATE, "taking the advisory lock")(e)),
+        }
     }
 }
 
@@ -136,7 +272,7 @@ impl SqliteUsage {
     }
 }
 
-fn scope_name(s: RateScope) -> &'static str {
+pub(crate) fn scope_name(s: RateScope) -> &'static str {
     match s {
         RateScope::Agent => "agent",
         RateScope::Customer => "customer",

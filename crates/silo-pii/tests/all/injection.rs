@@ -1,15 +1,16 @@
 //! Attacks through token-shaped input: an attacker plants `[EMAIL_1]` hoping a sink hydrates
 //! it into the customer's real address (or another task's).
 
-use silo_pii::{escape_token_shaped, KnownSet, PiiKind, Token, Vault};
+use silo_pii::{escape_token_shaped, KnownSet, PiiKind, Token};
 
+use crate::backend::vault;
 use crate::support::known;
 
 const ALL: &[PiiKind] = &PiiKind::ALL;
 
 #[test]
 fn planted_token_in_input_is_escaped_and_never_hydrates() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     // The customer's real email gets [EMAIL_1].
     vault
         .tokenize_value("t", PiiKind::Email, "jane@example.com")
@@ -30,7 +31,7 @@ fn planted_token_in_input_is_escaped_and_never_hydrates() {
 
 #[test]
 fn generic_token_shapes_are_escaped_too() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let out = vault
         .tokenize_text(
             "t",
@@ -48,7 +49,7 @@ fn escaping_is_idempotent_and_the_escaped_form_never_parses() {
     assert_eq!(once, "⟦NAME_1⟧[⟦EMAIL_2⟧]");
     assert_eq!(escape_token_shaped(&once), once);
     assert_eq!(Token::parse("⟦NAME_1⟧"), None);
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     vault
         .tokenize_value("t", PiiKind::Name, "Jane Smith")
         .unwrap();
@@ -58,7 +59,7 @@ fn escaping_is_idempotent_and_the_escaped_form_never_parses() {
 #[test]
 fn pii_next_to_a_planted_token_cannot_complete_a_token() {
     // Replacing PII must not glue planted text into a new token: `[NAME_` + value + `]`.
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let out = vault
         .tokenize_text(
             "t",
@@ -90,14 +91,14 @@ fn pii_next_to_a_planted_token_cannot_complete_a_token() {
 #[test]
 fn a_customer_named_like_a_token_kind_cannot_break_an_escape() {
     let set = KnownSet::new(&[silo_pii::KnownValue::new(PiiKind::Name, "Name Email")]).unwrap();
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let out = vault.tokenize_text("t", "[NAME_1] and Name", &set).unwrap();
     assert_eq!(out.text, "⟦NAME_1⟧ and [NAME_1]");
 }
 
 #[test]
 fn another_tasks_token_in_input_is_escaped_not_translated() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     vault
         .tokenize_value("victim-task", PiiKind::Email, "victim@example.com")
         .unwrap();

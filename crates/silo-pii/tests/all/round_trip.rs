@@ -1,14 +1,15 @@
 //! Tokenise → hydrate, token stability within a task, and isolation between tasks.
 
-use silo_pii::{KnownSet, PiiKind, Token, Vault};
+use silo_pii::{KnownSet, PiiKind, Token};
 
+use crate::backend::vault;
 use crate::support::known;
 
 const ALL: &[PiiKind] = &PiiKind::ALL;
 
 #[test]
 fn tokenise_then_hydrate_gives_back_the_original() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let text = "Jane Smith (jane.smith@example.com, +1 (555) 010-2030) lives at \
                 742 Evergreen Terrace, Springfield, OR 97403. Card 4111 1111 1111 1111, \
                 IBAN DE89 3704 0044 0532 0130 00, SSN 123-45-6789, from 203.0.113.7, \
@@ -43,7 +44,7 @@ fn tokenise_then_hydrate_gives_back_the_original() {
 
 #[test]
 fn recognizer_finds_round_trip_exactly() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let text = "Contact bob@example.org or +44 20 7946 0958; SSN 123-45-6789.";
     let out = vault.tokenize_text("t", text, &KnownSet::empty()).unwrap();
     assert_eq!(out.text, "Contact [EMAIL_1] or [PHONE_1]; SSN [SSN_1].");
@@ -52,7 +53,7 @@ fn recognizer_finds_round_trip_exactly() {
 
 #[test]
 fn same_value_same_token_within_a_task() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let k = known();
     let a = vault
         .tokenize_text("t", "Call 555-010-2030, JANE SMITH", &k)
@@ -84,7 +85,7 @@ fn same_value_same_token_within_a_task() {
 
 #[test]
 fn tokens_number_per_task_and_kind_from_one() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let n = |task, kind, v| vault.tokenize_value(task, kind, v).unwrap().to_string();
     assert_eq!(n("a", PiiKind::Name, "Ann Lee"), "[NAME_1]");
     assert_eq!(n("a", PiiKind::Name, "Bo Chen"), "[NAME_2]");
@@ -95,7 +96,7 @@ fn tokens_number_per_task_and_kind_from_one() {
 
 #[test]
 fn another_tasks_token_resolves_to_nothing() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let ta = vault
         .tokenize_value("task-a", PiiKind::Name, "Jane Smith")
         .unwrap();
@@ -124,7 +125,7 @@ fn another_tasks_token_resolves_to_nothing() {
 
 #[test]
 fn hydration_respects_the_allowed_kinds() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     vault
         .tokenize_value("t", PiiKind::Name, "Jane Smith")
         .unwrap();
@@ -145,7 +146,7 @@ fn hydration_respects_the_allowed_kinds() {
 
 #[test]
 fn a_value_that_looks_like_a_token_is_not_hydrated_again() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     vault.tokenize_value("t", PiiKind::Name, "Ann").unwrap(); // [NAME_1]
     vault
         .tokenize_value("t", PiiKind::Name, "[NAME_1]")
@@ -158,7 +159,7 @@ fn a_value_that_looks_like_a_token_is_not_hydrated_again() {
 
 #[test]
 fn forgetting_a_task_drops_its_tokens_only() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     vault
         .tokenize_value("a", PiiKind::Name, "Jane Smith")
         .unwrap();
@@ -172,7 +173,7 @@ fn forgetting_a_task_drops_its_tokens_only() {
 
 #[test]
 fn tokens_issued_lists_distinct_tokens_in_order() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     let out = vault
         .tokenize_text("t", "a@x.io b@x.io A@X.IO [EMAIL_7]", &KnownSet::empty())
         .unwrap();
@@ -189,7 +190,7 @@ fn tokens_issued_lists_distinct_tokens_in_order() {
 
 #[test]
 fn bad_task_ids_and_blank_values_are_refused() {
-    let vault = Vault::scratch().unwrap();
+    let vault = vault();
     assert!(vault.tokenize_value("", PiiKind::Name, "x").is_err());
     assert!(vault.tokenize_value("a\nb", PiiKind::Name, "x").is_err());
     assert!(vault

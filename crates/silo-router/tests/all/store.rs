@@ -10,7 +10,7 @@ use silo_router::{
     StoredEvent, TaskFilter, TaskSpec, TaskView,
 };
 
-use crate::support::{kernel_at, kinds, spec};
+use crate::support::{kernel_at, kinds, raw_execute, spec, store_at, store_with_holder, AnyStore};
 
 const LEASE: u64 = 60;
 
@@ -128,11 +128,10 @@ fn the_event_log_is_append_only_and_ordered() {
     assert_eq!(of_a.len() + of_b.len(), all.len());
     assert!(matches!(of_b[0].event, Event::TaskCreated { .. }));
 
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let update = conn.execute("UPDATE router_events SET body = '{}' WHERE seq = 1", []);
-    assert!(update.unwrap_err().to_string().contains("append-only"));
-    let delete = conn.execute("DELETE FROM router_events", []);
-    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    let update = raw_execute(&path, "UPDATE router_events SET body = '{}' WHERE seq = 1");
+    assert!(update.unwrap_err().contains("append-only"));
+    let delete = raw_execute(&path, "DELETE FROM router_events");
+    assert!(delete.unwrap_err().contains("append-only"));
     assert_eq!(k.store().events(None).unwrap(), all);
 }
 
@@ -154,21 +153,6 @@ fn a_tasks_state_is_the_fold_of_its_events() {
         }
         assert_eq!(view, k.task(&task).unwrap(), "{entry}");
     }
-}
-
-#[test]
-fn the_database_is_owner_only() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state").join("router.db");
-    drop(silo_router::SqliteStore::open(&path).unwrap());
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600);
-    let dir_mode = std::fs::metadata(path.parent().unwrap())
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(dir_mode & 0o777, 0o700);
 }
 
 fn ids(tasks: &[TaskView]) -> Vec<&str> {
@@ -332,7 +316,7 @@ fn jobs_of_a_holder_that_is_gone_are_released_and_others_are_kept() {
     assert!(!holder::is_abandoned("another-boot:1:1"));
     assert!(!holder::is_abandoned("garbage"));
 
-    let create = |store: &silo_router::SqliteStore| {
+    let create = |store: &AnyStore| {
         store
             .create(1, &mut |_| Event::TaskCreated {
                 spec: crate::support::spec("refund"),
@@ -341,12 +325,8 @@ fn jobs_of_a_holder_that_is_gone_are_released_and_others_are_kept() {
             })
             .unwrap()
     };
-    let dead = silo_router::SqliteStore::open(&path)
-        .unwrap()
-        .with_holder(format!("{boot}:4194303:1"));
-    let alive = silo_router::SqliteStore::open(&path)
-        .unwrap()
-        .with_holder(me.clone());
+    let dead = store_with_holder(&path, &format!("{boot}:4194303:1"));
+    let alive = store_with_holder(&path, &me);
     create(&dead);
     create(&dead);
     assert!(dead.claim_next(10, 300).unwrap().is_some());
@@ -357,4 +337,47 @@ fn jobs_of_a_holder_that_is_gone_are_released_and_others_are_kept() {
     let again = alive.claim_next(20, 300).unwrap().unwrap();
     assert_eq!(again.attempt, 2);
     assert!(alive.claim_next(20, 300).unwrap().is_none());
+}
+
+#[test]
+fn tasks_are_numbered_without_gaps_when_a_creation_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_at(&dir.path().join("router.db"));
+    let good = |seq: u64| {
+        let _ = seq;
+        Event::TaskCreated {
+            spec: spec("refund"),
+            run: silo_router::RunState::agent("refund-agent"),
+            shadow: false,
+        }
+    };
+    assert_eq!(
+        store.create(1, &mut |s| good(s)).unwrap().id.as_str(),
+        "task-1"
+    );
+    let mut offered = Vec::new();
+    let refused = store.create(2, &mut |s| {
+        offered.push(s);
+        Event::Signal {
+            signal: silo_router::Signal::Stop,
+        }
+    });
+    assert!(
+        matches!(refused, Err(StoreError::Transition(_))),
+        "{refused:?}"
+    );
+    assert_eq!(offered, [2]);
+    assert_eq!(
+        store.create(3, &mut |s| good(s)).unwrap().id.as_str(),
+        "task-2"
+    );
+    assert_eq!(
+        store.events(None).unwrap().len(),
+        2,
+        "the refused one left nothing"
+    );
+    assert!(store
+        .get(&silo_router::TaskId::from_seq(3))
+        .unwrap()
+        .is_none());
 }

@@ -1,15 +1,86 @@
 //! Shared fixtures: a routing table, two workflows, a scripted dispatcher and a kernel on
-//! a fresh SQLite store.
+//! a fresh store of the backend the test root names ([`crate::BACKEND`]): a SQLite file, or
+//! a fresh PostgreSQL database on the test process's throw-away server. Tests name a store
+//! by a path in their temporary folder; on PostgreSQL each distinct path is a database of
+//! its own, so opening the same path again is a restart on the same data.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde_json::json;
 use silo_router::{
-    AgentResult, DispatchError, Dispatcher, Event, Kernel, KernelConfig, RoutingTable, Signal,
-    SqliteStore, TaskId, TaskSpec, TaskView, Workflow,
+    AgentResult, DispatchError, Dispatcher, Event, Kernel, KernelConfig, PgStore, RoutingTable,
+    Signal, SqliteStore, TaskId, TaskSpec, TaskView, Workflow,
 };
+
+/// Which store a test root runs the suite on (each root names one of them).
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// [`SqliteStore`] on a file.
+    Sqlite,
+    /// [`PgStore`] on a fresh database.
+    Postgres,
+}
+
+pub use silo_router::AnyStore;
+
+/// The PostgreSQL database standing for `path`: made fresh on first use.
+pub fn database_at(path: &Path) -> silo_postgres::Database {
+    static URLS: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+    let url = {
+        let mut urls = URLS.lock().unwrap();
+        let urls = urls.get_or_insert_with(HashMap::new);
+        urls.entry(path.to_owned())
+            .or_insert_with(|| {
+                silo_postgres::Throwaway::shared()
+                    .unwrap()
+                    .fresh_database()
+                    .unwrap()
+            })
+            .clone()
+    };
+    silo_postgres::Database::connect_with(&url, 4).unwrap()
+}
+
+/// A store on `path` (a file, or the database standing for it).
+pub fn store_at(path: &Path) -> AnyStore {
+    match crate::BACKEND {
+        Backend::Sqlite => AnyStore::Sqlite(SqliteStore::open(path).unwrap()),
+        Backend::Postgres => {
+            AnyStore::Postgres(Box::new(PgStore::open(&database_at(path)).unwrap()))
+        }
+    }
+}
+
+/// [`store_at`] claiming jobs as `holder`.
+pub fn store_with_holder(path: &Path, holder: &str) -> AnyStore {
+    match store_at(path) {
+        AnyStore::Sqlite(s) => AnyStore::Sqlite(s.with_holder(holder)),
+        AnyStore::Postgres(s) => AnyStore::Postgres(Box::new(s.with_holder(holder).unwrap())),
+    }
+}
+
+/// Runs one SQL statement on the store at `path` from outside the store; the error text
+/// when the database refuses it.
+pub fn raw_execute(path: &Path, sql: &str) -> Result<u64, String> {
+    match crate::BACKEND {
+        Backend::Sqlite => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute(sql, [])
+                .map(|n| n as u64)
+                .map_err(|e| e.to_string())
+        }
+        Backend::Postgres => {
+            let mut client = database_at(path).client().unwrap();
+            client.execute(sql, &[]).map_err(|e| match e.as_db_error() {
+                Some(db) => db.message().to_owned(),
+                None => e.to_string(),
+            })
+        }
+    }
+}
 
 pub const ROUTING: &str = "
 agents:
@@ -152,15 +223,10 @@ impl Dispatcher for Scripted {
     }
 }
 
-pub type TestKernel = Kernel<SqliteStore, Scripted>;
+pub type TestKernel = Kernel<AnyStore, Scripted>;
 
 pub fn kernel_at(path: &Path, config: KernelConfig) -> TestKernel {
-    Kernel::new(
-        SqliteStore::open(path).unwrap(),
-        Scripted::default(),
-        routing(),
-        config,
-    )
+    Kernel::new(store_at(path), Scripted::default(), routing(), config)
 }
 
 pub fn kernel(dir: &tempfile::TempDir) -> TestKernel {

@@ -212,7 +212,7 @@ impl silo_router::Dispatcher for StoppedMidRun {
         task: &silo_router::TaskView,
         _agent: &str,
     ) -> Result<silo_router::AgentResult, silo_router::DispatchError> {
-        let other = silo_router::SqliteStore::open(&self.0).unwrap();
+        let other = crate::support::store_at(&self.0);
         let stop = Event::Signal {
             signal: Signal::Stop,
         };
@@ -226,7 +226,7 @@ fn a_result_for_a_task_stopped_mid_run_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("router.db");
     let k = silo_router::Kernel::new(
-        silo_router::SqliteStore::open(&path).unwrap(),
+        crate::support::store_at(&path),
         StoppedMidRun(path.clone()),
         crate::support::routing(),
         silo_router::KernelConfig::default(),
