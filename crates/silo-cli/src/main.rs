@@ -142,6 +142,15 @@ enum Command {
     /// What agents did through their membranes: the refund ledger, task outcomes.
     #[command(subcommand)]
     Membrane(cmd::membrane::MembraneCmd),
+    /// For benchmarks and trials: start a private, throw-away PostgreSQL server (needs the
+    /// `postgresql` package), print a fresh database's URL, and keep the server until
+    /// standard input closes; then stop it and delete its files.
+    #[command(name = "__throwaway-postgres", hide = true)]
+    ThrowawayPostgres {
+        /// fsync every commit (benchmarks of commit latency); default: off.
+        #[arg(long)]
+        durable: bool,
+    },
     /// Internal: the single-threaded cell supervisor, started by library
     /// callers that may be multi-threaded. Reads a cell spec as JSON on stdin.
     #[command(name = "__cell-supervise", hide = true)]
@@ -214,6 +223,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => cmd::audit::run(c, &ctx),
         Command::Membrane(c) => cmd::membrane::run(c, &ctx),
         Command::Pii(c) => cmd::pii::run(c, &ctx),
+        Command::ThrowawayPostgres { durable } => throwaway_postgres(durable),
         Command::CellSupervise {
             outcome,
             parent_pid,
@@ -221,6 +231,17 @@ fn main() -> ExitCode {
         } => cmd::cell::supervise_stdin(outcome, parent_pid.zip(parent_tid)),
     };
     finish(result)
+}
+
+fn throwaway_postgres(durable: bool) -> anyhow::Result<u8> {
+    use std::io::{Read, Write};
+    let server = silo_postgres::Throwaway::start(durable)?;
+    println!("{}", server.fresh_database()?);
+    std::io::stdout().flush()?;
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    drop(server);
+    Ok(0)
 }
 
 fn finish(result: anyhow::Result<u8>) -> ExitCode {

@@ -13,6 +13,7 @@ mod init;
 mod pii;
 mod redteam;
 mod run;
+mod scale;
 mod serve;
 mod spawn;
 mod task;

@@ -33,12 +33,12 @@ use std::sync::{Arc, Mutex};
 use axum::routing::{get, post};
 use axum::Router;
 use silo_keys::Capabilities;
-use silo_router::{CellDispatcher, Kernel, SqliteStore};
+use silo_router::{AnyStore, CellDispatcher, Kernel};
 
 pub use accounts::{AccountError, Accounts};
 
 /// The kernel the console drives (the daemon's).
-pub type ConsoleKernel = Kernel<SqliteStore, CellDispatcher>;
+pub type ConsoleKernel = Kernel<AnyStore, CellDispatcher>;
 
 /// Makes the settings of one membrane call (data directory, policy, connectors).
 pub type HostFn = dyn Fn() -> Result<silo_invoke::Host, String> + Send + Sync;
@@ -68,6 +68,8 @@ pub struct ConsoleSetup {
     pub host: Arc<HostFn>,
     /// Called after the console changed the router's state (wakes idle workers).
     pub on_change: Arc<dyn Fn() + Send + Sync>,
+    /// The shared database (audit log and ledger there); `None`: embedded SQLite.
+    pub database: Option<silo_postgres::Database>,
 }
 
 impl std::fmt::Debug for ConsoleSetup {
@@ -115,7 +117,7 @@ pub(crate) struct Inner {
     pub setup: ConsoleSetup,
     pub accounts: Accounts,
     pub audit: silo_audit::AuditLog,
-    pub ledger: silo_membrane::SqliteLedger,
+    pub ledger: Box<dyn silo_membrane::Ledger>,
     /// One message per session (by session key), shown on the next page it loads.
     pub flashes: Mutex<HashMap<String, Flash>>,
 }
@@ -164,9 +166,18 @@ impl Console {
             return Err(ConsoleError::OperatorNamedLikeAgent(name.clone()));
         }
         let accounts = Accounts::open(&setup.data_dir)?;
-        let audit = silo_audit::AuditLog::open(&setup.data_dir)?;
-        let ledger =
-            silo_membrane::SqliteLedger::open(&silo_membrane::Services::db_path(&setup.data_dir))?;
+        let (audit, ledger): (_, Box<dyn silo_membrane::Ledger>) = match &setup.database {
+            Some(db) => (
+                silo_audit::AuditLog::open_postgres(db, &setup.data_dir)?,
+                Box::new(silo_membrane::PgLedger::new(db.clone())),
+            ),
+            None => (
+                silo_audit::AuditLog::open(&setup.data_dir)?,
+                Box::new(silo_membrane::SqliteLedger::open(
+                    &silo_membrane::Services::db_path(&setup.data_dir),
+                )?),
+            ),
+        };
         Ok(Self {
             shared: Arc::new(Inner {
                 setup,

@@ -49,8 +49,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use silo_membrane::Intake;
 use silo_router::{
-    CellDispatcher, Kernel, KernelError, RoutingError, Signal, SqliteStore, State, Store,
-    StoreError, StoredEvent, TaskFilter, TaskId, TaskSpec,
+    AnyStore, CellDispatcher, Kernel, KernelError, RoutingError, Signal, State, Store, StoreError,
+    StoredEvent, TaskFilter, TaskId, TaskSpec,
 };
 use tokio::sync::watch;
 
@@ -58,6 +58,8 @@ use tokio::sync::watch;
 const MAX_BODY: usize = 256 * 1024;
 /// How long an idle worker waits before looking at the queue again.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How long the wake-up listener blocks on the database at a time.
+const WAKEUP_WAIT: Duration = Duration::from_secs(5);
 /// How often an event stream looks at the store when this daemon appended nothing
 /// (another process, such as `silo task take`, may have).
 const STREAM_POLL: Duration = Duration::from_millis(250);
@@ -71,7 +73,7 @@ const STREAM_BATCH: usize = 256;
 type ApiBody = Either<Full<Bytes>, Channel<Bytes>>;
 
 /// The kernel the daemon drives.
-pub type DaemonKernel = Kernel<SqliteStore, CellDispatcher>;
+pub type DaemonKernel = Kernel<AnyStore, CellDispatcher>;
 
 /// The daemon failed to start.
 #[derive(Debug, thiserror::Error)]
@@ -303,6 +305,71 @@ impl Daemon {
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a worker");
             }
+        }
+    }
+
+    /// Wakes idle workers when another process queues work, when the store can tell
+    /// (PostgreSQL's `LISTEN`; see [`AnyStore::wait_for_work`]); a no-op on SQLite, where
+    /// workers poll. Runs until the process ends.
+    pub fn start_wakeups(&self) {
+        if !self.kernel.store().can_wait_for_work() {
+            return;
+        }
+        let kernel = self.kernel.clone();
+        let stop = self.stop.clone();
+        let appended = self.appended.clone();
+        let work = self.work.clone();
+        let spawned = std::thread::Builder::new()
+            .name("silo-wakeups".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    match kernel.store().wait_for_work(WAKEUP_WAIT) {
+                        Ok(true) => {
+                            appended.send_modify(|n| *n = n.wrapping_add(1));
+                            work.ring();
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "waiting for work from other processes");
+                            std::thread::sleep(IDLE_POLL);
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the wake-up listener");
+        }
+    }
+
+    /// Every `every`: takes over the jobs of job holders that are gone (a process on this
+    /// machine that died, or — on PostgreSQL — any host whose database session ended, so
+    /// its turns are dispatched again at once instead of when their lease runs out), and
+    /// copies router events other processes left out of the audit log. Runs until the
+    /// process ends.
+    pub fn start_housekeeping(&self, every: Duration) {
+        let kernel = self.kernel.clone();
+        let stop = self.stop.clone();
+        let work = self.work.clone();
+        let spawned = std::thread::Builder::new()
+            .name("silo-housekeeping".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    std::thread::sleep(every);
+                    match kernel.release_abandoned() {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::warn!(jobs = n, "took over the jobs of a holder that is gone");
+                            work.ring();
+                        }
+                        Err(e) => tracing::warn!(error = %e, "releasing abandoned jobs"),
+                    }
+                    if let Err(e) = kernel.record() {
+                        tracing::warn!(error = %e, "copying router events to the audit log");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start housekeeping");
         }
     }
 

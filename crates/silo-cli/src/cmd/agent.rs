@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use silo_invoke::{Manifest, MANIFEST_FILE};
-use silo_router::{SqliteStore, Store};
+use silo_router::Store;
 
 use crate::Ctx;
 
@@ -210,10 +210,8 @@ fn store_path(ctx: &Ctx) -> PathBuf {
     ctx.data_dir.join("router").join("router.db")
 }
 
-fn store(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
-    let path = store_path(ctx);
-    SqliteStore::open(&path)
-        .with_context(|| format!("opening the router store `{}`", path.display()))
+fn store(ctx: &Ctx) -> anyhow::Result<silo_router::AnyStore> {
+    crate::cmd::backend::router_store(ctx)
 }
 
 /// The agents marked offline; none when there is no router store yet.

@@ -92,8 +92,7 @@ pub enum AuditCmd {
 
 /// Runs one `silo audit` command.
 pub fn run(cmd: AuditCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
-    let log = AuditLog::open(&ctx.data_dir)
-        .with_context(|| format!("opening the audit log in `{}`", ctx.data_dir.display()))?;
+    let log = crate::cmd::backend::audit_log(ctx)?;
     match cmd {
         AuditCmd::Verify {
             checkpoint,

@@ -1,8 +1,8 @@
 //! `silo membrane`: read what agents did through their membranes — the refund ledger and
 //! the outcomes tasks recorded (arguments and output only).
 
-use anyhow::{bail, Context};
-use silo_membrane::{Ledger, Outcome, OutcomeStore, Services, SqliteLedger, SqliteOutcomes};
+use anyhow::bail;
+use silo_membrane::{Outcome, Services};
 
 /// The membrane's embedded stores: refunds paid and outcomes recorded.
 #[derive(clap::Subcommand, Debug)]
@@ -23,16 +23,15 @@ pub enum MembraneCmd {
 
 /// Runs a `silo membrane` command.
 pub fn run(cmd: MembraneCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
-    let db = Services::db_path(&ctx.data_dir);
-    if !db.exists() {
+    if !crate::cmd::backend::membrane_state_exists(ctx)? {
         bail!(
             "no membrane database at `{}`; nothing has run through a membrane in this data directory yet",
-            db.display()
+            Services::db_path(&ctx.data_dir).display()
         );
     }
     match cmd {
         MembraneCmd::Ledger { customer } => {
-            let ledger = SqliteLedger::open(&db).context("opening the refund ledger")?;
+            let ledger = crate::cmd::backend::ledger(ctx)?;
             let refunds = ledger.refunds_for(&customer)?;
             if ctx.json {
                 println!("{}", serde_json::to_string_pretty(&refunds)?);
@@ -54,7 +53,7 @@ pub fn run(cmd: MembraneCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
             Ok(0)
         }
         MembraneCmd::Outcome { task } => {
-            let store = SqliteOutcomes::open(&db).context("opening the outcome store")?;
+            let store = crate::cmd::backend::outcomes(ctx)?;
             let Some(recorded) = store.get(&task)? else {
                 bail!("task `{task}` has recorded no outcome");
             };

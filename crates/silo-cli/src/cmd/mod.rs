@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod backend;
 pub mod cell;
 pub mod demo;
 pub mod init;
@@ -106,7 +107,7 @@ pub fn llm_upstream(
     ctx: &crate::Ctx,
 ) -> anyhow::Result<Option<Box<dyn silo_membrane::LlmUpstream>>> {
     use anyhow::Context;
-    use silo_membrane::{ApiKey, HttpUpstream, HttpUpstreamConfig, Services, SqliteLlmUsage};
+    use silo_membrane::{ApiKey, HttpUpstream, HttpUpstreamConfig};
     let (url, key_var) = match std::env::var_os("SILO_LLM_URL") {
         Some(url) => (
             url.into_string()
@@ -124,8 +125,7 @@ pub fn llm_upstream(
             config = config.api_key(ApiKey::new(key).with_context(|| var.clone())?);
         }
     }
-    let usage = SqliteLlmUsage::open(&Services::db_path(&ctx.data_dir))
-        .context("opening the LLM usage table")?;
-    let upstream = HttpUpstream::new(config, Box::new(usage)).context("the LLM upstream URL")?;
+    let usage = crate::cmd::backend::llm_usage(ctx)?;
+    let upstream = HttpUpstream::new(config, usage).context("the LLM upstream URL")?;
     Ok(Some(Box::new(upstream)))
 }

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use silo_audit::{ActionName, Actor, AuditLog, Decision, Detail, EntryDraft, TaskId};
+use silo_audit::{ActionName, Actor, Decision, Detail, EntryDraft, TaskId};
 use silo_pii::{KnownSet, KnownValue, PiiKind, Vault};
 
 use crate::Ctx;
@@ -185,7 +185,7 @@ fn reveal(ctx: &Ctx, task: &str, operator: &str, reason: &str, token: &str) -> a
         );
     }
     let vault = Vault::open(&dir).context("opening the vault")?;
-    let audit = AuditLog::open(&ctx.data_dir).context("opening the audit log")?;
+    let audit = crate::cmd::backend::audit_log(ctx)?;
     let found = vault.resolve(task, token)?;
     // Recorded before the value is shown; the entry names the token and its kind, never
     // the value.

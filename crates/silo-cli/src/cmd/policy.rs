@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use silo_keys::{decode_unverified, folder_hash, now_unix, KeyStore};
+use silo_keys::{decode_unverified, folder_hash, now_unix};
 use silo_policy::{Context, Decision, NoCounters, PolicySet, Request};
 
 /// Exit code of `eval` for a deny.
@@ -98,7 +98,7 @@ pub fn run(cmd: PolicyCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
             };
             let params: serde_json::Value = serde_json::from_str(&params)
                 .map_err(|e| anyhow::anyhow!("`--params` is not JSON: {e}"))?;
-            let store = KeyStore::open(&ctx.data_dir.join("keys"))?;
+            let store = crate::cmd::backend::key_store(ctx)?;
             let verifier = store.verifier()?;
             let cell = match cell {
                 Some(c) => c,

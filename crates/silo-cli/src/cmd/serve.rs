@@ -35,9 +35,30 @@ pub struct ServeArgs {
     /// seconds (default: `router.lease`, 300).
     #[arg(long)]
     pub lease_secs: Option<u64>,
+    /// What this process does: `all` (the default: task API, console and cells),
+    /// `router` (the task API and the console: takes tasks, runs no cell) or `cells` (a
+    /// cell host: workers that claim queued turns and run them in cells, no API). Several
+    /// processes, on one machine or many, share one PostgreSQL database
+    /// (`--database` / `SILO_DATABASE_URL` / `database:`): see docs/SCALING.md.
+    #[arg(long, value_enum, default_value_t = Role::All)]
+    pub role: Role,
     #[command(flatten)]
     pub run_dir: RunDir,
 }
+
+/// A `silo serve` process's part.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Task API, console and cells in one process.
+    All,
+    /// Task API and console; no cells.
+    Router,
+    /// Workers running queued turns in cells; no API.
+    Cells,
+}
+
+/// How often a process looks for jobs whose holder is gone.
+const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The project's operators as the console needs them: capabilities parsed as a base
 /// key's (the console refuses an operator named like an agent or pool).
@@ -61,15 +82,32 @@ fn operators(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, silo_console::Operato
 
 /// Runs `silo serve` until the process is stopped.
 pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    if args.role != Role::All && ctx.database()?.is_none() {
+        anyhow::bail!(
+            "--role {:?} shares work with other processes through a PostgreSQL database: give \
+             --database (or SILO_DATABASE_URL, or `database:` in silo.yaml)",
+            args.role
+        );
+    }
     let kernel = crate::cmd::task::kernel(
         ctx,
         args.agents.as_deref(),
         args.run_dir.path(),
         args.lease_secs,
     )?;
-    let intake = silo_membrane::Intake::open_seeded(&ctx.data_dir, ctx.config.seed.as_deref())
-        .context("opening the vault")?;
+    let intake = crate::cmd::backend::intake(ctx)?;
     let daemon = silo_daemon::Daemon::new(kernel, intake);
+    daemon.start_wakeups();
+    daemon.start_housekeeping(HOUSEKEEPING);
+    if args.role == Role::Cells {
+        let workers = args.workers.unwrap_or(ctx.config.serve.workers);
+        daemon.start_workers(workers);
+        println!("silo serve: cell host with {workers} workers");
+        let _ = std::io::stdout().flush();
+        loop {
+            std::thread::park();
+        }
+    }
     let console = if args.no_console {
         None
     } else {
@@ -90,10 +128,13 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
             }),
             on_change: daemon.notifier(),
             kernel,
+            database: ctx.database()?,
         };
         Some(silo_console::Console::new(setup).context("starting the console")?)
     };
-    daemon.start_workers(args.workers.unwrap_or(ctx.config.serve.workers));
+    if args.role == Role::All {
+        daemon.start_workers(args.workers.unwrap_or(ctx.config.serve.workers));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

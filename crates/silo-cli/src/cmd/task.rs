@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use silo_router::{
-    AgentResult, CellDispatcher, Kernel, KernelConfig, SqliteStore, TaskId, TaskSpec, TaskView,
+    AgentResult, AnyStore, CellDispatcher, Kernel, KernelConfig, TaskId, TaskSpec, TaskView,
 };
 
 use crate::cmd::cell::RunDir;
@@ -150,10 +150,8 @@ pub struct SubmitArgs {
     pub run_dir: RunDir,
 }
 
-fn store(ctx: &Ctx) -> anyhow::Result<SqliteStore> {
-    let path = ctx.data_dir.join("router").join("router.db");
-    SqliteStore::open(&path)
-        .with_context(|| format!("opening the router store `{}`", path.display()))
+fn store(ctx: &Ctx) -> anyhow::Result<AnyStore> {
+    crate::cmd::backend::router_store(ctx)
 }
 
 fn now() -> u64 {
@@ -210,10 +208,8 @@ pub fn run(cmd: TaskCmd, ctx: &Ctx) -> anyhow::Result<u8> {
                 .spec
                 .privacy_scope
                 .with_context(|| format!("task `{id}` has no run scope"))?;
-            let kv =
-                silo_membrane::SqliteKv::open(&silo_membrane::Services::db_path(&ctx.data_dir))?;
-            let entries =
-                silo_membrane::KvStore::entries(&kv, &scope, silo_membrane::OUTPUT_PREFIX)?;
+            let kv = crate::cmd::backend::kv(ctx)?;
+            let entries = kv.entries(&scope, silo_membrane::OUTPUT_PREFIX)?;
             let map: serde_json::Map<String, serde_json::Value> = entries.into_iter().collect();
             if ctx.json {
                 println!("{}", serde_json::Value::Object(map));
@@ -300,7 +296,7 @@ pub(crate) fn kernel(
     agents: Option<&std::path::Path>,
     run_dir: PathBuf,
     lease_secs: Option<u64>,
-) -> anyhow::Result<Kernel<SqliteStore, CellDispatcher>> {
+) -> anyhow::Result<Kernel<AnyStore, CellDispatcher>> {
     let project = &ctx.config;
     let agents = agents.unwrap_or(&project.agents);
     let routing = routing(ctx, Some(agents))?;
@@ -309,13 +305,16 @@ pub(crate) fn kernel(
     let runtime = silo_invoke::shared_runtime()?;
     crate::cmd::seed(ctx)?;
     let cells_dir = run_dir.clone();
-    let dispatcher = CellDispatcher::new(agents, &ctx.data_dir, &cells_dir, move || {
+    let mut dispatcher = CellDispatcher::new(agents, &ctx.data_dir, &cells_dir, move || {
         let mut host = crate::cmd::turn_host(&host_ctx, &run_dir, silo_audit::Durability::Disk)
             .map_err(|e| silo_invoke::InvokeError::Invalid(format!("{e:#}")))?;
         host.runtime = Some(runtime);
         host.warm = true;
         Ok(host)
     });
+    if let Some(db) = ctx.database()? {
+        dispatcher = dispatcher.with_database(db);
+    }
     let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let config = KernelConfig {
         max_redirects: project.router.max_redirects,
@@ -327,13 +326,14 @@ pub(crate) fn kernel(
         stage_timeout_ms: project.router.stage_timeout.map(millis),
         max_attempts: project.router.max_attempts,
     };
-    let audit = silo_audit::AuditLog::open_with(&ctx.data_dir, silo_audit::Durability::Disk)
-        .context("opening the audit log")?;
-    let recorder = silo_router::AuditRecorder::new(
-        std::sync::Arc::new(audit),
-        &ctx.data_dir.join("router").join("audit.lock"),
-    );
-    let store = store(ctx)?.with_holder(silo_router::holder::this_process());
+    let audit = std::sync::Arc::new(crate::cmd::backend::audit_log(ctx)?);
+    let recorder = match ctx.database()? {
+        Some(db) => silo_router::AuditRecorder::with_database_lock(audit, db),
+        None => {
+            silo_router::AuditRecorder::new(audit, &ctx.data_dir.join("router").join("audit.lock"))
+        }
+    };
+    let store = crate::cmd::backend::router_store_holding(ctx)?;
     let kernel = Kernel::new(store, dispatcher, routing, config).with_recorder(recorder);
     // Turns whose process died here (its cells died with it) are taken over now, not
     // when their lease runs out.
@@ -365,7 +365,7 @@ fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     // The input is tokenised before the router stores it: neither its store nor a cell
     // ever holds the raw text, and every turn of the run shares the tokens.
     let scope = format!("run-{}", &silo_keys::new_jti()?[..16]);
-    let input = silo_membrane::Intake::open_seeded(&ctx.data_dir, ctx.config.seed.as_deref())?
+    let input = crate::cmd::backend::intake(ctx)?
         .tokenise(&scope, &args.customer, &input)
         .context("tokenising the task input")?;
     let id = kernel.submit(
@@ -382,11 +382,7 @@ fn submit(args: SubmitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     finish(&kernel, &id, ctx)
 }
 
-fn finish(
-    kernel: &Kernel<SqliteStore, CellDispatcher>,
-    id: &TaskId,
-    ctx: &Ctx,
-) -> anyhow::Result<u8> {
+fn finish(kernel: &Kernel<AnyStore, CellDispatcher>, id: &TaskId, ctx: &Ctx) -> anyhow::Result<u8> {
     let task = kernel.task(id)?;
     print_task(&task, ctx)?;
     Ok(match task.state {

@@ -20,7 +20,6 @@ use crate::accounts::{random_token, Session};
 use crate::pages::{age, blocking, csrf, layout, money, profile, signed_in, PageError, PageResult};
 use crate::tools::membrane;
 use crate::{markdown, OperatorProfile, Shared};
-use silo_membrane::Ledger as _;
 
 /// Largest agent document shown.
 const MAX_DOC: u64 = 256 * 1024;
