@@ -2,8 +2,8 @@
 //! `silo serve` process with its own data and run directories (as if on five machines),
 //! share one database. 1,000 tasks go in through both routers' APIs; one cell host is
 //! killed with SIGKILL midway. Every task must complete exactly once, every refund be paid
-//! exactly once, every task key the routers minted be revoked, and the one audit chain
-//! verify.
+//! exactly once, every task key the routers minted be revoked, the one audit chain
+//! verify — and no cell host ever hold a signing key (routers sign their turns' keys).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -132,8 +132,9 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     write_agent(root);
-    // The routers' signing keys and the vault's master key, made once and handed to every
-    // host (docs/SCALING.md: what each host needs).
+    // The routers' signing keys go to the router hosts only, the vault's master key to
+    // every host (docs/SCALING.md: what each host needs): cell hosts get their turns' keys
+    // signed by a router, through the database.
     let keys = silo(&url, &root.join("r1"))
         .args(["keys", "init"])
         .output()
@@ -151,8 +152,8 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
             "--no-console",
         ],
     );
+    copy_dir(&root.join("r1").join("keys"), &root.join("r2").join("keys"));
     for host in ["r2", "c1", "c2", "c3"] {
-        copy_dir(&root.join("r1").join("keys"), &root.join(host).join("keys"));
         copy_dir(
             &root.join("r1").join("vault"),
             &root.join(host).join("vault"),
@@ -317,6 +318,13 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
         .output()
         .unwrap();
     assert!(verify.status.success(), "{}", crate::text(&verify));
+    // No cell host ever held a signing key.
+    for host in ["c1", "c2", "c3"] {
+        assert!(
+            !root.join(host).join("keys").exists(),
+            "cell host {host} made a key store"
+        );
+    }
     drop(hosts);
     drop((r1, r2));
 }

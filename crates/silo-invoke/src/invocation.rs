@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use silo_audit::{AuditLog, Durability, Entry, Query, TaskId};
 use silo_cell::{agent_host_uid, new_cell_id, CellOutcome, CellSpec};
-use silo_keys::{
-    folder_hash, new_jti, now_unix, BaseKey, KeyStore, TaskKey, WorkflowRef, BASE_AUDIENCE,
-    TASK_AUDIENCE,
-};
+use silo_keys::{folder_hash, new_jti, now_unix, KeyStore, WorkflowRef};
 use silo_membrane::connectors::llm::LlmUpstream;
 use silo_membrane::connectors::outbox::DirOutbox;
 use silo_membrane::connectors::smtp::{SmtpConfig, SmtpOutbox};
@@ -22,14 +19,11 @@ use silo_membrane::{CellBinding, Connectors, Membrane, RecordedOutcome, Services
 use silo_policy::PolicySet;
 
 use crate::error::InvokeError;
+use crate::keyring::{Keyring, TurnClaims, TurnKeyRequest};
 use crate::manifest::Manifest;
 
-/// How long a base key minted for one invocation lives.
-const BASE_KEY_SECS: u64 = 3600;
 /// The in-cell port of the LLM loopback (`OPENAI_BASE_URL=http://127.0.0.1:8089/v1`).
 pub const LLM_LOOPBACK_PORT: u16 = 8089;
-/// Task keys outlive the cell's wall-clock limit by this much.
-const TASK_KEY_SLACK_SECS: u64 = 60;
 
 /// Where an invocation keeps its state and finds its tools.
 pub struct Host {
@@ -63,6 +57,10 @@ pub struct Host {
     /// `None`: embedded SQLite under `data_dir`. The business database, the outbox and the
     /// key folder's private keys stay under `data_dir` either way.
     pub database: Option<silo_postgres::Database>,
+    /// A cell host of a multi-host deployment: a router signs each turn's keys (this host
+    /// holds no private key, and does not open `<data_dir>/keys`); needs `database`.
+    /// `None`: the key store under `data_dir` signs.
+    pub key_issuer: Option<std::sync::Arc<dyn crate::keyring::KeyIssuer>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -77,6 +75,7 @@ impl std::fmt::Debug for Host {
             .field("policy", &self.policy)
             .field("shared_runtime", &self.runtime.is_some())
             .field("database", &self.database)
+            .field("key_issuer", &self.key_issuer.is_some())
             .finish()
     }
 }
@@ -264,13 +263,13 @@ fn membrane_runtime() -> Result<tokio::runtime::Runtime, InvokeError> {
 /// revocation cannot leave it valid; [`RevokeOnDrop::revoke`] does it on the normal path
 /// and reports a failure.
 pub(crate) struct RevokeOnDrop<'a> {
-    store: &'a KeyStore,
+    store: &'a Keyring,
     jti: String,
     done: bool,
 }
 
 impl<'a> RevokeOnDrop<'a> {
-    pub(crate) fn new(store: &'a KeyStore, jti: &str) -> Self {
+    pub(crate) fn new(store: &'a Keyring, jti: &str) -> Self {
         Self {
             store,
             jti: jti.to_owned(),
@@ -280,8 +279,7 @@ impl<'a> RevokeOnDrop<'a> {
 
     pub(crate) fn revoke(mut self) -> Result<(), InvokeError> {
         self.done = true;
-        self.store.revoke_task_key(&self.jti, now_unix())?;
-        Ok(())
+        self.store.revoke_task_key(&self.jti, now_unix())
     }
 }
 
@@ -317,6 +315,7 @@ struct WarmKey {
     llm: bool,
     smtp: Option<String>,
     database: Option<String>,
+    issued: bool,
 }
 
 struct Warm {
@@ -334,7 +333,7 @@ static WARM: std::sync::Mutex<Option<Warm>> = std::sync::Mutex::new(None);
 /// many cells at once (every request carries its own keys and task).
 pub(crate) fn services_for(
     host: &mut Host,
-    store: &KeyStore,
+    store: &Keyring,
 ) -> Result<(Arc<Services>, Arc<AuditLog>), InvokeError> {
     let key = WarmKey {
         data_dir: host.data_dir.clone(),
@@ -347,6 +346,7 @@ pub(crate) fn services_for(
         llm: host.llm.is_some(),
         smtp: host.smtp.as_ref().map(|s| format!("{s:?}")),
         database: host.database.as_ref().map(|d| d.shown_url().to_owned()),
+        issued: host.key_issuer.is_some(),
     };
     if host.warm {
         let warm = WARM.lock().unwrap_or_else(|e| e.into_inner());
@@ -443,8 +443,6 @@ pub fn invoke(
     let hash = folder_hash(&agent_dir)?;
     timings.manifest_us = clock.lap();
 
-    let store = open_keys_with(&host.data_dir, host.database.as_ref())?;
-    let minter = store.minter()?;
     let now = now_unix();
     let cell = match &inv.cell {
         Some(c) => c.clone(),
@@ -457,16 +455,6 @@ pub fn invoke(
         }
         None => format!("task-{}", &new_jti()?[..16]),
     };
-    let base = BaseKey {
-        aud: BASE_AUDIENCE.into(),
-        jti: new_jti()?,
-        iat: now,
-        exp: now + BASE_KEY_SECS,
-        agent: manifest.name.clone(),
-        version: manifest.version.clone(),
-        folder_hash: hash.as_str().to_string(),
-        caps: manifest.capabilities.clone(),
-    };
     let task_jti = match &inv.task_key_jti {
         Some(j) => {
             check_id("task key id", j)?;
@@ -474,23 +462,52 @@ pub fn invoke(
         }
         None => new_jti()?,
     };
-    let task_claims = TaskKey {
-        aud: TASK_AUDIENCE.into(),
-        jti: task_jti,
-        iat: now,
-        nbf: now,
-        exp: now + limits.timeout_ms.div_ceil(1000) + TASK_KEY_SLACK_SECS,
-        task: task.clone(),
-        agent: manifest.name.clone(),
-        customer: inv.customer.clone(),
-        case: inv.case.clone(),
-        workflow: inv.run.clone(),
-        cell: cell.clone(),
+    let (store, base_key, task_key) = match &host.key_issuer {
+        None => {
+            let store = open_keys_with(&host.data_dir, host.database.as_ref())?;
+            let turn = TurnClaims {
+                manifest: &manifest,
+                folder_hash: hash.as_str(),
+                task: &task,
+                cell: &cell,
+                task_key_jti: &task_jti,
+                customer: &inv.customer,
+                case: &inv.case,
+                run: inv.run.clone(),
+                timeout_ms: limits.timeout_ms,
+            };
+            let (base, task_claims) = turn.claims(now)?;
+            let minter = store.minter()?;
+            let base_key = minter.mint_base(&base)?;
+            let task_key = minter.mint_task(&task_claims)?;
+            (Keyring::Local(store), base_key, task_key)
+        }
+        Some(issuer) => {
+            let database = host.database.clone().ok_or_else(|| {
+                InvokeError::Invalid("a key issuer needs the shared database".into())
+            })?;
+            let issued = issuer
+                .issue(&TurnKeyRequest {
+                    task: task.clone(),
+                    cell: cell.clone(),
+                    task_key_jti: task_jti.clone(),
+                    agent: manifest.name.clone(),
+                    folder_hash: hash.as_str().to_owned(),
+                })
+                .map_err(|reason| {
+                    InvokeError::Invalid(format!("the router refused this turn's keys: {reason}"))
+                })?;
+            let revocations = silo_keys::RevocationList::postgres(&database)?;
+            let ring = Keyring::Shared {
+                issuer: issuer.clone(),
+                database,
+                revocations,
+            };
+            (ring, issued.base, issued.task)
+        }
     };
-    let base_key = minter.mint_base(&base)?;
-    let task_key = minter.mint_task(&task_claims)?;
     // Whatever happens from here on, the key does not outlive this call.
-    let revoke_guard = RevokeOnDrop::new(&store, &task_claims.jti);
+    let revoke_guard = RevokeOnDrop::new(&store, &task_jti);
     timings.keys_us = clock.lap();
 
     let (services, audit) = services_for(&mut host, &store)?;

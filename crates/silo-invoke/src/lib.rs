@@ -14,6 +14,7 @@
 mod deploy;
 mod error;
 mod invocation;
+pub mod keyring;
 mod manifest;
 mod operator;
 pub mod sdk;
@@ -24,5 +25,6 @@ pub use invocation::{
     invoke, load_policy, open_keys, open_keys_with, shared_runtime, Host, Invocation,
     InvocationReport, InvocationTimings, LLM_LOOPBACK_PORT,
 };
+pub use keyring::{IssuedKeys, KeyIssuer, Keyring, TurnClaims, TurnKeyRequest};
 pub use manifest::{Manifest, ManifestLimits, MANIFEST_FILE};
 pub use operator::{operator_call, OperatorCall, OperatorReply, RouterTask};

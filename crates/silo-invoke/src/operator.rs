@@ -161,6 +161,7 @@ pub fn operator_call(mut host: Host, call: &OperatorCall) -> Result<OperatorRepl
     };
     let base_key = minter.mint_base(&base)?;
     let task_key = minter.mint_task(&task_claims)?;
+    let store = crate::keyring::Keyring::Local(store);
     let revoke_guard = crate::invocation::RevokeOnDrop::new(&store, &task_claims.jti);
 
     // The same services a cell's membrane gets (policy, kill switch, connectors).

@@ -248,6 +248,7 @@ impl Lab {
             warm: true,
             // The lab is a throw-away embedded data directory.
             database: None,
+            key_issuer: None,
         })
     }
 

@@ -145,11 +145,22 @@ impl Dispatcher for CellDispatcher {
             agent: String::new(),
             reason,
         };
-        let keys = silo_invoke::open_keys_with(&self.data_dir, self.database.as_ref())
-            .map_err(|e| transient(e.to_string()))?;
-        keys.revoke_task_key(jti, silo_keys::now_unix())
-            .map(|_| ())
-            .map_err(|e| transient(e.to_string()))
+        let now = silo_keys::now_unix();
+        match &self.database {
+            // Straight to the shared list: a cell host has no key store to open.
+            Some(db) => {
+                let until = now + silo_keys::MAX_TASK_TTL_SECS + 2 * silo_keys::LEEWAY_SECS;
+                silo_keys::RevocationList::postgres(db)
+                    .and_then(|list| list.revoke_until(jti, now, until))
+                    .map(|_| ())
+                    .map_err(|e| transient(e.to_string()))
+            }
+            None => silo_invoke::open_keys(&self.data_dir)
+                .map_err(|e| transient(e.to_string()))?
+                .revoke_task_key(jti, now)
+                .map(|_| ())
+                .map_err(|e| transient(e.to_string())),
+        }
     }
 
     fn turn_limit_ms(&self, agent: &str) -> Option<u64> {

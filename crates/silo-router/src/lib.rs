@@ -15,6 +15,7 @@ mod cells;
 mod decide;
 mod dispatch;
 mod events;
+pub mod issuer;
 mod kernel;
 mod project;
 mod recorder;

@@ -27,5 +27,7 @@ mod turns;
 #[path = "all/workflow.rs"]
 mod workflow;
 
+#[path = "postgres/issuer.rs"]
+mod issuer;
 #[path = "postgres/shared.rs"]
 mod shared;

@@ -111,6 +111,14 @@ pub fn intake(ctx: &Ctx) -> anyhow::Result<Intake> {
     })
 }
 
+/// The key store, created (and published) when there is none yet.
+pub fn key_store_or_init(ctx: &Ctx) -> anyhow::Result<silo_keys::KeyStore> {
+    Ok(silo_invoke::open_keys_with(
+        &ctx.data_dir,
+        ctx.database()?.as_ref(),
+    )?)
+}
+
 /// The key store (`<data_dir>/keys`), with revocations and published public keys in the
 /// database when there is one.
 pub fn key_store(ctx: &Ctx) -> anyhow::Result<silo_keys::KeyStore> {

@@ -96,6 +96,7 @@ pub fn turn_host(
         runtime: None,
         warm: false,
         database: ctx.database()?,
+        key_issuer: None,
     })
 }
 

@@ -89,16 +89,33 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
             args.role
         );
     }
-    let kernel = crate::cmd::task::kernel(
+    let agents_dir = args
+        .agents
+        .clone()
+        .unwrap_or_else(|| ctx.config.agents.clone());
+    let kernel = crate::cmd::task::kernel_for(
         ctx,
-        args.agents.as_deref(),
+        Some(&agents_dir),
         args.run_dir.path(),
         args.lease_secs,
+        args.role == Role::Cells,
     )?;
     let intake = crate::cmd::backend::intake(ctx)?;
     let daemon = silo_daemon::Daemon::new(kernel, intake);
     daemon.start_wakeups();
     daemon.start_housekeeping(HOUSEKEEPING);
+    // A router host signs the turn keys of cell hosts, which hold no private key.
+    if let (Some(db), true) = (ctx.database()?, args.role != Role::Cells) {
+        let keys_dir = ctx.data_dir.join("keys");
+        // The key store exists (and its public keys are published) before a request comes.
+        crate::cmd::backend::key_store_or_init(ctx)?;
+        let service = silo_router::issuer::KeyService::new(db, &keys_dir, &agents_dir);
+        let kernel = daemon.kernel();
+        std::thread::Builder::new()
+            .name("silo-key-service".into())
+            .spawn(move || service.run(kernel.store()))
+            .context("starting the key service")?;
+    }
     if args.role == Role::Cells {
         let workers = args.workers.unwrap_or(ctx.config.serve.workers);
         daemon.start_workers(workers);

@@ -297,6 +297,25 @@ pub(crate) fn kernel(
     run_dir: PathBuf,
     lease_secs: Option<u64>,
 ) -> anyhow::Result<Kernel<AnyStore, CellDispatcher>> {
+    kernel_for(ctx, agents, run_dir, lease_secs, false)
+}
+
+/// [`kernel`]; with `cell_host`, a cell host of a multi-host deployment: its turns' keys
+/// are signed by a router host (asked through the shared database), and this process
+/// never opens `<data_dir>/keys`.
+pub(crate) fn kernel_for(
+    ctx: &Ctx,
+    agents: Option<&std::path::Path>,
+    run_dir: PathBuf,
+    lease_secs: Option<u64>,
+    cell_host: bool,
+) -> anyhow::Result<Kernel<AnyStore, CellDispatcher>> {
+    let issuer: Option<std::sync::Arc<dyn silo_invoke::KeyIssuer>> = match ctx.database()? {
+        Some(db) if cell_host => Some(std::sync::Arc::new(silo_router::issuer::DbKeyIssuer::new(
+            db,
+        ))),
+        _ => None,
+    };
     let project = &ctx.config;
     let agents = agents.unwrap_or(&project.agents);
     let routing = routing(ctx, Some(agents))?;
@@ -310,6 +329,7 @@ pub(crate) fn kernel(
             .map_err(|e| silo_invoke::InvokeError::Invalid(format!("{e:#}")))?;
         host.runtime = Some(runtime);
         host.warm = true;
+        host.key_issuer = issuer.clone();
         Ok(host)
     });
     if let Some(db) = ctx.database()? {
