@@ -22,7 +22,6 @@ const AMOUNT_CENTS: i64 = 125;
 struct Proc {
     child: Child,
     ready: String,
-    name: &'static str,
 }
 
 impl Drop for Proc {
@@ -65,7 +64,7 @@ fn serve(name: &'static str, url: &str, root: &Path, args: &[&str]) -> Proc {
         std::fs::read_to_string(root.join(format!("{name}.log"))).unwrap_or_default()
     );
     let ready = line.trim().rsplit("http://").next().unwrap().to_string();
-    Proc { child, ready, name }
+    Proc { child, ready }
 }
 
 fn post(addr: &str, path: &str, body: &str) -> (u16, Value) {
@@ -177,17 +176,25 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
         .collect();
 
     let started = Instant::now();
-    let customers = ["cus_001", "cus_002", "cus_003"];
-    for n in 0..TASKS {
-        let router = if n % 2 == 0 { &r1 } else { &r2 };
-        let body = format!(
-            r#"{{"entry":"payer","customer":"{}","case":"case_{n}","input":{{"n":{n}}}}}"#,
-            customers[n % 3]
-        );
-        let (status, created) = post(&router.ready, "/v1/tasks", &body);
-        assert_eq!(status, 201, "{} refused task {n}: {created}", router.name);
-    }
-    let submitted = started.elapsed();
+    // Submitted from a thread of its own, half through each router, while the hosts work.
+    let routers = [r1.ready.clone(), r2.ready.clone()];
+    let submitter = std::thread::spawn(move || {
+        let customers = ["cus_001", "cus_002", "cus_003"];
+        for n in 0..TASKS {
+            let body = format!(
+                r#"{{"entry":"payer","customer":"{}","case":"case_{n}","input":{{"n":{n}}}}}"#,
+                customers[n % 3]
+            );
+            let (status, created) = post(&routers[n % 2], "/v1/tasks", &body);
+            assert_eq!(
+                status,
+                201,
+                "router {} refused task {n}: {created}",
+                n % 2 + 1
+            );
+        }
+        started.elapsed()
+    });
 
     let mut db = Client::connect(&url, NoTls).unwrap();
     let completed = |db: &mut Client| {
@@ -203,13 +210,27 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
         assert!(Instant::now() < deadline, "stalled before the kill");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // ... at a moment it holds a turn (its claims name its pid).
+    let pid = hosts[1].child.id();
+    while count(
+        &mut db,
+        &format!(
+            "SELECT COUNT(*) FROM router_jobs WHERE lease_until > 0 AND holder LIKE '%:{pid}:%'"
+        ),
+    ) == 0
+    {
+        assert!(Instant::now() < deadline, "host c2 never held a turn");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let victim = hosts.remove(1);
+    let submitted_then = count(&mut db, "SELECT COUNT(*) FROM router_tasks");
     let leased = count(
         &mut db,
         "SELECT COUNT(*) FROM router_jobs WHERE lease_until > 0",
     );
     drop(victim); // SIGKILL
     let killed_at = started.elapsed();
+    let submitted = submitter.join().unwrap();
     while completed(&mut db) < TASKS {
         let states: Vec<(String, i64)> = db
             .query(
@@ -236,7 +257,7 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
     let elapsed = started.elapsed();
     eprintln!(
         "scale: {TASKS} tasks submitted in {submitted:?}, host c2 killed at {killed_at:?} \
-         ({leased} jobs leased then), all completed after {elapsed:?} \
+         ({leased} jobs leased, {submitted_then} tasks submitted then), all completed after {elapsed:?} \
          ({:.1} tasks/s)",
         TASKS as f64 / elapsed.as_secs_f64()
     );

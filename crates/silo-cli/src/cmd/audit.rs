@@ -169,11 +169,15 @@ fn verify(
                 Some(spec) => Some(parse_public_key(spec)?),
                 None => local_public_key(&key_path)?,
             };
-            // The last checkpoint saved beside the log catches a truncation after it.
-            let saved = if trusted.is_some() {
-                log.latest_checkpoint()?
-            } else {
-                None
+            // The last checkpoint saved beside the log catches a truncation after it. On a
+            // shared database it may have been signed by another host's key: only one
+            // signed by the trusted key is checked here (pass that host's checkpoint and
+            // `--public-key` to check it).
+            let saved = match &trusted {
+                Some(key) => log
+                    .latest_checkpoint()?
+                    .filter(|cp| cp.checkpoint.kid == key.kid()),
+                None => None,
             };
             (saved, trusted)
         }

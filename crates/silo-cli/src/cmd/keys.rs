@@ -3,7 +3,7 @@
 //! Exit codes: 0 on success, 3 when `inspect` refuses the token (the output says why),
 //! 1 for any other error.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use silo_keys::{
@@ -96,7 +96,11 @@ pub fn run(cmd: KeysCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
     let now = now_unix();
     match cmd {
         KeysCmd::Init => {
-            let store = KeyStore::init(&dir, now)?;
+            // With a shared database the new public key is published there at once.
+            let store = match ctx.database()? {
+                Some(db) => KeyStore::init_with_postgres(&dir, now, &db)?,
+                None => KeyStore::init(&dir, now)?,
+            };
             emit(
                 ctx,
                 &serde_json::json!({"dir": dir, "kid": store.current_kid()}),
@@ -109,7 +113,9 @@ pub fn run(cmd: KeysCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
             Ok(0)
         }
         KeysCmd::Rotate { overlap_secs } => {
-            let mut store = open(&dir)?;
+            // Published to the shared database too: membranes on other hosts accept the
+            // new key (and drop the old one when it retires).
+            let mut store = open(ctx)?;
             let old = store.current_kid().to_string();
             let kid = store.rotate(now, overlap_secs)?;
             emit(
@@ -120,7 +126,7 @@ pub fn run(cmd: KeysCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
             Ok(0)
         }
         KeysCmd::Revoke { jti } => {
-            let store = open(&dir)?;
+            let store = open(ctx)?;
             let fresh = store.revoke(&jti, now)?;
             let text = if fresh {
                 format!("revoked `{jti}`")
@@ -138,7 +144,7 @@ pub fn run(cmd: KeysCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
             token,
             cell,
             agent_dir,
-        } => inspect(ctx, &dir, &token, cell, agent_dir, now),
+        } => inspect(ctx, &token, cell, agent_dir, now),
         KeysCmd::MintBase {
             agent,
             name,
@@ -146,7 +152,7 @@ pub fn run(cmd: KeysCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
             caps,
             ttl_secs,
         } => {
-            let store = open(&dir)?;
+            let store = open(ctx)?;
             let hash = folder_hash(&agent)
                 .with_context(|| format!("hashing agent folder `{}`", agent.display()))?;
             let caps = Capabilities::from_json(&caps)
@@ -175,7 +181,7 @@ pub fn run(cmd: KeysCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
             workflow_stage,
             ttl_secs,
         } => {
-            let store = open(&dir)?;
+            let store = open(ctx)?;
             let workflow = match (workflow_run, workflow_stage) {
                 (Some(run), Some(stage)) => Some(WorkflowRef { run, stage }),
                 _ => None,
@@ -200,8 +206,8 @@ pub fn run(cmd: KeysCmd, ctx: &crate::Ctx) -> anyhow::Result<u8> {
     }
 }
 
-fn open(dir: &Path) -> anyhow::Result<KeyStore> {
-    Ok(KeyStore::open(dir)?)
+fn open(ctx: &crate::Ctx) -> anyhow::Result<KeyStore> {
+    crate::cmd::backend::key_store(ctx)
 }
 
 fn emit(ctx: &crate::Ctx, json: &serde_json::Value, text: &str) {
@@ -226,14 +232,13 @@ fn print_token(ctx: &crate::Ctx, token: &str, jti: &str, exp: u64) {
 
 fn inspect(
     ctx: &crate::Ctx,
-    dir: &Path,
     token: &str,
     cell: Option<String>,
     agent_dir: Option<PathBuf>,
     now: u64,
 ) -> anyhow::Result<u8> {
     let (claims, header) = decode_unverified(token)?;
-    let store = open(dir)?;
+    let store = open(ctx)?;
     let verifier = store.verifier()?;
     let aud = claims.get("aud").and_then(|a| a.as_str()).unwrap_or("");
     let kid = header.get("kid").and_then(|k| k.as_str()).unwrap_or("");
