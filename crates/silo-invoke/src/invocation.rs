@@ -392,14 +392,25 @@ pub(crate) fn services_for(
             .and_then(|r| r.kill(cell))
             .is_ok()
     }));
-    if let Some(smtp) = &host.smtp {
+    let dir = DirOutbox::new(&Connectors::outbox_dir(&host.data_dir));
+    let local: Box<dyn silo_membrane::connectors::outbox::Outbox> = match &host.smtp {
         // The outbox directory is the relay's journal (one file per message id, so nothing
         // is sent twice) and keeps SMS.
-        let dir = DirOutbox::new(&Connectors::outbox_dir(&host.data_dir));
-        let relay = SmtpOutbox::new(smtp, dir.clone(), Box::new(dir))
-            .map_err(|e| InvokeError::Invalid(format!("SMTP relay: {e}")))?;
-        services = services.with_outbox(Box::new(relay));
-    }
+        Some(smtp) => Box::new(
+            SmtpOutbox::new(smtp, dir.clone(), Box::new(dir))
+                .map_err(|e| InvokeError::Invalid(format!("SMTP relay: {e}")))?,
+        ),
+        None => Box::new(dir),
+    };
+    services = match &host.database {
+        // Once per message id across hosts: a turn run again elsewhere replays.
+        Some(db) => services.with_outbox(Box::new(silo_membrane::PgOnceOutbox::new(
+            db.clone(),
+            local,
+        ))),
+        None if host.smtp.is_some() => services.with_outbox(local),
+        None => services,
+    };
     let services = Arc::new(services);
     if host.warm {
         *WARM.lock().unwrap_or_else(|e| e.into_inner()) = Some(Warm {

@@ -56,7 +56,7 @@ pub use connectors::llm::{
 pub use connectors::outcomes::{
     CompletionStatus, Outcome, OutcomeStore, RecordOutcome, RecordedOutcome, Report, SqliteOutcomes,
 };
-pub use connectors::postgres::{PgKv, PgLedger, PgLlmUsage, PgOutcomes, PgUsage};
+pub use connectors::postgres::{PgKv, PgLedger, PgLlmUsage, PgOnceOutbox, PgOutcomes, PgUsage};
 pub use connectors::usage::{UsageGate, UsageStore};
 pub use connectors::{ConnectorError, Connectors};
 pub use error::MembraneError;

@@ -613,3 +613,110 @@ fn a_database_error_names_the_connector_and_what_it_was_doing() {
         "{text}"
     );
 }
+
+fn message(body: &str) -> silo_membrane::connectors::outbox::OutboundMessage {
+    use silo_membrane::connectors::outbox::{Channel, OutboundMessage};
+    OutboundMessage {
+        message_id: OutboundMessage::id_for(CUSTOMER, Channel::Email, "case-1:apology"),
+        channel: Channel::Email,
+        to: "jane.smith@example.com".into(),
+        subject: Some("About your order".into()),
+        body: body.into(),
+        template: "apology".into(),
+        task: "task-1.1".into(),
+        agent: "refund-agent".into(),
+        created_at: now_unix(),
+    }
+}
+
+#[test]
+fn attack_a_message_sent_on_one_host_is_not_sent_again_by_a_rerun_on_another() {
+    use silo_membrane::connectors::outbox::{Channel, DirOutbox, Outbox, SendOutcome};
+    let dbs = hosts(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = [tmp.path().join("a"), tmp.path().join("b")];
+    let outboxes: Vec<silo_membrane::PgOnceOutbox> = dbs
+        .iter()
+        .zip(&dirs)
+        .map(|(db, dir)| {
+            silo_membrane::PgOnceOutbox::new(db.clone(), Box::new(DirOutbox::new(dir)))
+        })
+        .collect();
+    let sent = message("We are sorry, Jane Smith.");
+    assert_eq!(outboxes[0].send(&sent).unwrap(), SendOutcome::Queued);
+    // The turn runs again on the other host (its first host died after sending).
+    assert_eq!(outboxes[1].send(&sent).unwrap(), SendOutcome::Replayed);
+    assert_eq!(
+        DirOutbox::new(&dirs[0])
+            .messages(Channel::Email)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(DirOutbox::new(&dirs[1])
+        .messages(Channel::Email)
+        .unwrap()
+        .is_empty());
+    // The same id with another text is refused, and nothing is sent.
+    assert_eq!(
+        outboxes[1].send(&message("Something else")).unwrap(),
+        SendOutcome::Conflict
+    );
+    assert!(DirOutbox::new(&dirs[1])
+        .messages(Channel::Email)
+        .unwrap()
+        .is_empty());
+    // Only an id and a digest reach the database: no address, no name, no text.
+    let mut client = dbs[0].client().unwrap();
+    for row in client
+        .query("SELECT message_id, digest FROM membrane_outbox_sent", &[])
+        .unwrap()
+    {
+        for i in 0..2 {
+            let v: String = row.get(i);
+            for raw in ["jane", "Jane", "example.com", "sorry", "apology"] {
+                assert!(!v.contains(raw), "`{raw}` in {v}");
+            }
+        }
+    }
+    dbs.iter().for_each(keep_open);
+}
+
+#[test]
+fn attack_two_hosts_racing_one_message_id_send_it_once() {
+    use silo_membrane::connectors::outbox::{Channel, DirOutbox, Outbox, SendOutcome};
+    let dbs = hosts(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let barrier = Arc::new(Barrier::new(8));
+    let outcomes: Vec<SendOutcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let db = dbs[i % 2].clone();
+                let dir = tmp.path().join(format!("host-{}", i % 2));
+                let barrier = barrier.clone();
+                s.spawn(move || {
+                    let outbox =
+                        silo_membrane::PgOnceOutbox::new(db, Box::new(DirOutbox::new(&dir)));
+                    barrier.wait();
+                    outbox.send(&message("We are sorry.")).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let queued = outcomes
+        .iter()
+        .filter(|o| **o == SendOutcome::Queued)
+        .count();
+    assert_eq!(queued, 1, "{outcomes:?}");
+    let files: usize = (0..2)
+        .map(|i| {
+            DirOutbox::new(&tmp.path().join(format!("host-{i}")))
+                .messages(Channel::Email)
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(files, 1);
+    dbs.iter().for_each(keep_open);
+}

@@ -1,7 +1,7 @@
 //! The membrane's stores on a shared PostgreSQL database, for several `silo serve` hosts
 //! at once: the refund ledger ([`PgLedger`]), the usage counters ([`PgUsage`]), scratch
 //! storage ([`PgKv`]), outcomes and task inputs ([`PgOutcomes`]) and LLM token usage
-//! ([`PgLlmUsage`]). Each behaves exactly as its SQLite twin; where SQLite relied on its
+//! ([`PgLlmUsage`]), and the record of sent message ids ([`PgOnceOutbox`]). Each behaves exactly as its SQLite twin; where SQLite relied on its
 //! single writer, these rely on unique keys, row locks and advisory locks, so that a
 //! second host cannot slip between a read and a write. The usage gate across hosts is
 //! [`crate::connectors::usage::UsageGate::postgres`]. The schema is
@@ -10,12 +10,14 @@
 mod kv;
 mod ledger;
 mod llm;
+mod outbox;
 mod outcomes;
 mod usage;
 
 pub use kv::PgKv;
 pub use ledger::PgLedger;
 pub use llm::PgLlmUsage;
+pub use outbox::PgOnceOutbox;
 pub use outcomes::PgOutcomes;
 pub use usage::PgUsage;
 
