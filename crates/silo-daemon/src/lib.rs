@@ -58,6 +58,8 @@ use tokio::sync::watch;
 const MAX_BODY: usize = 256 * 1024;
 /// How long an idle worker waits before looking at the queue again.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How long an idle worker waits when other processes' work wakes it (PostgreSQL).
+const IDLE_POLL_NOTIFIED: Duration = Duration::from_secs(1);
 /// How long the wake-up listener blocks on the database at a time.
 const WAKEUP_WAIT: Duration = Duration::from_secs(5);
 /// How often an event stream looks at the store when this daemon appended nothing
@@ -274,6 +276,13 @@ impl Daemon {
 
     /// Starts `workers` threads stepping the queue; they run until the process ends.
     pub fn start_workers(&self, workers: usize) {
+        // With the database's NOTIFY waking them (start_wakeups), idle workers only need to
+        // look now and then for leases that ran out.
+        let idle_poll = if self.kernel.store().can_wait_for_work() {
+            IDLE_POLL_NOTIFIED
+        } else {
+            IDLE_POLL
+        };
         for i in 0..workers.max(1) {
             let kernel = self.kernel.clone();
             let stop = self.stop.clone();
@@ -294,7 +303,7 @@ impl Daemon {
                             }
                             // Idle: until new work is announced, or the next poll (jobs of
                             // other processes and expiring leases are only seen by polling).
-                            Ok(None) => seen = work.wait(seen, IDLE_POLL),
+                            Ok(None) => seen = work.wait(seen, idle_poll),
                             Err(e) => {
                                 tracing::error!(error = %e, "kernel step failed");
                                 std::thread::sleep(IDLE_POLL);

@@ -30,7 +30,11 @@ pub fn install(run_dir: &Path) -> Result<PathBuf, InvokeError> {
     }
     let file = pkg.join("__init__.py");
     if std::fs::read_to_string(&file).ok().as_deref() != Some(PYTHON_SDK) {
-        let tmp = pkg.join(format!(".__init__.py.{}", std::process::id()));
+        // Unique per call: two workers of one process may install at the same moment (the
+        // rename is atomic, so the last one wins with the same bytes).
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = pkg.join(format!(".__init__.py.{}.{n}", std::process::id()));
         std::fs::write(&tmp, PYTHON_SDK).map_err(io("write the SDK", &tmp))?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
             .map_err(io("make the SDK readable", &tmp))?;

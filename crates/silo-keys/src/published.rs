@@ -72,9 +72,9 @@ pub(crate) fn load(db: &Database) -> Result<Vec<VerifierKey>, StoreError> {
         .map_err(pg("reading the published public keys"))?;
     rows.iter()
         .map(|row| {
-            let kid: String = row.get(0);
-            let encoded: String = row.get(1);
-            let retire_at: Option<i64> = row.get(2);
+            let read = pg("reading the published public keys");
+            let (kid, encoded, retire_at): (String, String, Option<i64>) =
+                (|| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))().map_err(read)?;
             let public_key: [u8; 32] = STANDARD
                 .decode(&encoded)
                 .ok()

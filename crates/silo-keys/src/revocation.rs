@@ -374,7 +374,11 @@ impl RevocationList {
         match row {
             Ok(None) => false,
             Ok(Some(row)) => {
-                let entry = Revoked::from_row(row.get(0), row.get(1));
+                // A row that does not read back still says the key is revoked.
+                let entry = match (row.try_get(0), row.try_get(1)) {
+                    (Ok(at), Ok(until)) => Revoked::from_row(at, until),
+                    _ => return true,
+                };
                 let mut map = self.revoked.write().unwrap_or_else(|e| e.into_inner());
                 map.retain(|_, e| e.matters_at(crate::now_unix()));
                 map.insert(jti.to_string(), entry);
@@ -408,10 +412,15 @@ impl RevocationList {
                     &[&db_secs(crate::now_unix())],
                 )
                 .map_err(pg("listing revocations"))?;
-            return Ok(rows
+            return rows
                 .iter()
-                .map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0)))
-                .collect());
+                .map(|r| {
+                    let jti: String = r.try_get(0)?;
+                    let at: i64 = r.try_get(1)?;
+                    Ok((jti, u64::try_from(at).unwrap_or(0)))
+                })
+                .collect::<Result<_, _>>()
+                .map_err(pg("listing revocations"));
         }
         self.refresh()?;
         let map = self.revoked.read().unwrap_or_else(|e| e.into_inner());

@@ -185,8 +185,8 @@ impl Vault {
                 &[&tenant],
             )
             .map_err(pg("loading the tenant key"))?;
-        let nonce: Vec<u8> = row.get(0);
-        let wrapped: Vec<u8> = row.get(1);
+        let nonce: Vec<u8> = row.try_get(0).map_err(pg("loading the tenant key"))?;
+        let wrapped: Vec<u8> = row.try_get(1).map_err(pg("loading the tenant key"))?;
         let data_key =
             envelope::unwrap_data_key(&master, tenant, &nonce, &wrapped)?.ok_or_else(|| {
                 PiiError::WrongMasterKey {
@@ -578,7 +578,7 @@ impl Conn<'_> {
                         &i64::from(token.number()),
                     ],
                 )
-                .map(|row| row.map(|r| (r.get(0), r.get(1))))
+                .and_then(|row| row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose())
                 .map_err(pg("resolving a token")),
         }
     }
@@ -610,7 +610,7 @@ impl Tx<'_> {
                     "SELECT number FROM pii_tokens WHERE tenant = $1 AND blind = $2",
                     &[&tenant, &blind],
                 )
-                .map(|row| row.map(|r| r.get(0)))
+                .and_then(|row| row.map(|r| r.try_get(0)).transpose())
                 .map_err(pg("looking up a token")),
         }
     }
@@ -653,7 +653,7 @@ impl Tx<'_> {
                      WHERE tenant = $1 AND task = $2 AND kind = $3",
                     &[&tenant, &task, &kind.as_str()],
                 )
-                .map(|r| r.get(0))
+                .and_then(|r| r.try_get(0))
                 .map_err(pg("numbering a token")),
         }
     }

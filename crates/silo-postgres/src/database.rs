@@ -84,6 +84,10 @@ impl Database {
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
             .min_idle(Some(1))
+            // No test query on every checkout: it was a round trip (and a transaction) per
+            // store call, ~100 per task. A connection the server closed is dropped when it
+            // comes back broken, and the call that met it fails and is retried.
+            .test_on_check_out(false)
             .connection_timeout(CONNECT_TIMEOUT)
             .build(manager)
             .map_err(|e| PgError::Connect {

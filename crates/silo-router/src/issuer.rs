@@ -31,6 +31,15 @@ const ANSWER_WAIT: Duration = Duration::from_secs(30);
 /// Answered requests nobody collected (their cell host died) are removed after this.
 const STALE_SECS: i64 = 300;
 
+/// Column `idx` of `row`, or why not (never a panic on a type mismatch).
+fn col<'a, T: silo_postgres::postgres::types::FromSql<'a>>(
+    row: &'a silo_postgres::postgres::Row,
+    idx: usize,
+) -> Result<T, String> {
+    row.try_get(idx)
+        .map_err(|e| format!("key_requests column {idx}: {e}"))
+}
+
 fn now() -> i64 {
     i64::try_from(silo_keys::now_unix()).unwrap_or(i64::MAX)
 }
@@ -64,8 +73,8 @@ impl KeyIssuer for DbKeyIssuer {
                     &now(),
                 ],
             )
-            .map_err(|e| format!("asking for the turn's keys: {e}"))?
-            .get(0);
+            .map_err(|e| format!("asking for the turn's keys: {e}"))
+            .and_then(|r| col(&r, 0))?;
         let deadline = Instant::now() + ANSWER_WAIT;
         let mut pause = Duration::from_millis(1);
         loop {
@@ -76,11 +85,11 @@ impl KeyIssuer for DbKeyIssuer {
                     &[&id],
                 )
                 .map_err(|e| format!("reading the answer: {e}"))?;
-            let answered: bool = row.get(0);
+            let answered: bool = col(&row, 0)?;
             if answered {
-                let base: Option<String> = row.get(1);
-                let task: Option<String> = row.get(2);
-                let refused: Option<String> = row.get(3);
+                let base: Option<String> = col(&row, 1)?;
+                let task: Option<String> = col(&row, 2)?;
+                let refused: Option<String> = col(&row, 3)?;
                 // Collected: the tokens leave the database.
                 let _ = client.execute("DELETE FROM key_requests WHERE id = $1", &[&id]);
                 return match (base, task, refused) {
@@ -139,17 +148,19 @@ impl KeyService {
             )
             .map_err(|e| e.to_string())?
             .iter()
-            .map(|r| Pending {
-                id: r.get(0),
-                request: TurnKeyRequest {
-                    task: r.get(1),
-                    cell: r.get(2),
-                    task_key_jti: r.get(3),
-                    agent: r.get(4),
-                    folder_hash: r.get(5),
-                },
+            .map(|r| {
+                Ok(Pending {
+                    id: col(r, 0)?,
+                    request: TurnKeyRequest {
+                        task: col(r, 1)?,
+                        cell: col(r, 2)?,
+                        task_key_jti: col(r, 3)?,
+                        agent: col(r, 4)?,
+                        folder_hash: col(r, 5)?,
+                    },
+                })
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         if pending.is_empty() {
             tx.execute(
                 "DELETE FROM key_requests WHERE answered_at < $1",

@@ -97,8 +97,8 @@ impl HolderSession {
                  ON CONFLICT (holder) DO UPDATE SET holder = EXCLUDED.holder RETURNING id",
                 &[&holder],
             )
-            .map_err(backend("registering the holder"))?
-            .get(0);
+            .map_err(backend("registering the holder"))
+            .and_then(|r| col(&r, 0))?;
         // Session-level: it outlives this transaction and ends with the connection. Taken
         // before the registration commits, so a registered holder is never seen unlocked
         // while it lives.
@@ -117,6 +117,15 @@ fn backend(context: &'static str) -> impl FnOnce(postgres::Error) -> StoreError 
         context,
         source: Box::new(e),
     }
+}
+
+/// Column `idx` of `row`, or a corrupt-store error (never a panic on a type mismatch).
+fn col<'a, T: postgres::types::FromSql<'a>>(
+    row: &'a postgres::Row,
+    idx: usize,
+) -> Result<T, StoreError> {
+    row.try_get(idx)
+        .map_err(|e| StoreError::Corrupt(format!("column {idx}: {e}")))
 }
 
 fn pool(context: &'static str) -> impl FnOnce(silo_postgres::PgError) -> StoreError {
@@ -257,8 +266,8 @@ impl PgStore {
                 "SELECT EXISTS (SELECT 1 FROM router_jobs WHERE lease_until = 0)",
                 &[],
             )
-            .map(|row| row.get(0))
             .map_err(backend("looking for queued work"))
+            .and_then(|r| col(&r, 0))
     }
 
     fn client(&self) -> Result<PooledClient, StoreError> {
@@ -296,7 +305,7 @@ fn read_task(
     let row = client
         .query_opt(sql, &[&task.as_str()])
         .map_err(backend("reading a task"))?;
-    Ok(row.map(|r| r.get(0)))
+    row.map(|r| col(&r, 0)).transpose()
 }
 
 /// Appends `events`, numbered in commit order (see the module documentation).
@@ -372,11 +381,11 @@ fn read_events(
         .map_err(backend("reading events"))?;
     rows.iter()
         .map(|r| {
-            let body: String = r.get(3);
+            let body: String = col(r, 3)?;
             Ok(StoredEvent {
-                seq: from_sql(r.get(0))?,
-                task: TaskId(r.get(1)),
-                at: from_sql(r.get(2))?,
+                seq: from_sql(col(r, 0)?)?,
+                task: TaskId(col(r, 1)?),
+                at: from_sql(col(r, 2)?)?,
                 event: parse(&body)?,
             })
         })
@@ -414,8 +423,8 @@ impl Store for PgStore {
                 "UPDATE router_task_counter SET last = last + 1 RETURNING last",
                 &[],
             )
-            .map_err(backend("numbering a task"))?
-            .get(0);
+            .map_err(backend("numbering a task"))
+            .and_then(|r| col(&r, 0))?;
         let seq = from_sql(last)?;
         let id = TaskId::from_seq(seq);
         let event = build(seq);
@@ -497,7 +506,7 @@ impl Store for PgStore {
             return Ok(None);
         };
         let (id, task, kind, attempt): (i64, String, String, i32) =
-            (row.get(0), row.get(1), row.get(2), row.get(3));
+            (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?, col(&row, 3)?);
         let kind = JobKind::from_name(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("job {id} has kind `{kind}`")))?;
         let attempt = u32::try_from(attempt)
@@ -549,7 +558,7 @@ impl Store for PgStore {
             .map_err(backend("finding held jobs"))?;
         let mut released: u64 = 0;
         for row in &holders {
-            let (holder, unlocked): (String, bool) = (row.get(0), row.get(1));
+            let (holder, unlocked): (String, bool) = (col(row, 0)?, col(row, 1)?);
             if unlocked || abandoned(&holder) {
                 released += tx
                     .execute(
@@ -677,6 +686,6 @@ impl Store for PgStore {
             .client()?
             .query("SELECT agent FROM router_offline", &[])
             .map_err(backend("reading offline agents"))?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        rows.iter().map(|r| col(r, 0)).collect()
     }
 }
