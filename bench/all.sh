@@ -2,7 +2,8 @@
 # Every silo benchmark in one run on this machine, side by side: cell start-up against
 # bubblewrap, a Python agent against bare python3, the membrane round trip (in a real cell
 # and in process), policy decisions, key verification, audit appends, PII throughput and
-# quality, router tasks/s with a no-op agent and its per-phase latency, and memory (an
+# quality, router tasks/s with a no-op agent and its per-phase latency, tasks/s with 1-3
+# cell hosts on PostgreSQL (bench/scale-out.sh), and memory (an
 # idle cell, the daemon). Each figure next to its goal, MET / NOT MET, and what bounds it.
 #
 # Usage: bench/all.sh [--quick] [--out DIR] [--wait-idle SECONDS]

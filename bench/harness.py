@@ -12,6 +12,7 @@ benchmark broke (its rows say why), 2 on a usage error. See docs/BENCHMARKS.md.
 """
 
 import datetime
+import glob
 import json
 import math
 import os
@@ -697,6 +698,36 @@ def router(runner, silo, mode, agents):
     return rows, {"reps": reps, "summary": summary}
 
 
+def scale_out(runner, silo, mode, agents):
+    """bench/scale-out.sh once: tasks/s with 1, 2 and 3 cell-host processes on PostgreSQL."""
+    quick = ["--quick"] if mode is MODES["quick"] else []
+    with tempfile.TemporaryDirectory(prefix="silo-bench-scale-") as d:
+        path = os.path.join(d, "scale.json")
+        runner.run("scale-out", ["bash", os.path.join(HERE, "scale-out.sh"), *quick],
+                   env={"SILO": silo, "SCALE_JSON": path, "AGENTS": " ".join(agents)})
+        with open(path) as f:
+            data = json.load(f)
+    rows = []
+    for agent, a in data["agents"].items():
+        rr = a["rows"]
+        failed = sum(r["failed"] for r in rr)
+        if failed:
+            raise Broken(f"{failed} scale-out tasks of noop-{agent} did not complete")
+        base = rr[0]["tps"]
+        per = "; ".join(
+            f"{r['hosts']} host{'s' if r['hosts'] > 1 else ''} {r['tps']:.1f}/s "
+            f"({r['tps'] / base:.2f}x, {sum(r['cpu_ms'].values()):.0f} ms CPU/task, "
+            f"PostgreSQL {r['cpu_ms']['postgres']:.0f})" for r in rr)
+        label = AGENT_LABEL.get(agent, agent)
+        last = rr[-1]
+        rows.append(row(f"router scale-out on PostgreSQL, no-op {label} agent",
+                        f"{last['tps']:.1f} tasks/s with {last['hosts']} cell hosts", per,
+                        f"{data['n']} tasks per configuration, "
+                        f"{data['workers_per_host']} workers per host", "no goal stated",
+                        NO_GOAL, a["bound"], tasks_s=last["tps"]))
+    return rows, data
+
+
 # ---------------------------------------------------------------- 6. memory
 
 def memory_rows(silo, mode, router_summary):
@@ -903,6 +934,13 @@ def main():
         section("router", [(f"router throughput, no-op {AGENT_LABEL[a]} agent", "≥ 300 tasks/s")
                            for a in agents],
                 lambda: router(runner, silo, mode, agents))
+        if shutil.which("psql") and glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+            section("scale_out",
+                    [(f"router scale-out on PostgreSQL, no-op {AGENT_LABEL[a]} agent",
+                      "no goal stated") for a in agents],
+                    lambda: scale_out(runner, silo, mode, agents))
+        else:
+            result["errors"].append("scale-out: the `postgresql` package is not installed")
         section("memory", [("memory per idle cell", "no goal stated")],
                 lambda: memory_rows(silo, mode, result.get("router", {}).get("summary")))
 
@@ -913,8 +951,8 @@ def main():
 
     # table order: the issue's order
     order = ["cell spawn", "Python hello", "membrane round trip from a cell",
-             "membrane round trip in process", "policy", "key", "audit", "PII", "router",
-             "memory"]
+             "membrane round trip in process", "policy", "key", "audit", "PII",
+             "router throughput", "router scale-out", "memory"]
     rank = lambda r: next((i for i, p in enumerate(order) if r["figure"].startswith(p)), 99)
     result["rows"].sort(key=rank)
     result["took_s"] = time.monotonic() - start
