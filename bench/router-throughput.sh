@@ -31,36 +31,8 @@ agents="${AGENTS:-py c}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-mkdir -p "$work/agents"
-for a in $agents; do
-  dir="$work/agents/noop-$a"
-  mkdir -p "$dir"
-  case "$a" in
-    py)
-      entry='[python3, -S, main.py]'
-      cat >"$dir/main.py" <<'PY'
-import http.client, os, socket
-class C(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(os.environ["SILO_SOCKET"])
-c = C("silo")
-c.request("POST", "/v1/complete", body='{"status":"done","summary":"noop"}',
-          headers={"x-silo-base-key": os.environ["SILO_BASE_KEY"],
-                   "x-silo-task-key": os.environ["SILO_TASK_KEY"], "content-type": "application/json"})
-assert c.getresponse().status == 200
-PY
-      ;;
-    c)
-      entry='[/agent/noop]'
-      gcc -O2 -static -o "$dir/noop" bench/noop-agent.c 2>/dev/null ||
-        gcc -O2 -o "$dir/noop" bench/noop-agent.c
-      ;;
-    *) echo "unknown agent \`$a\` (py, c)" >&2; exit 2 ;;
-  esac
-  printf 'name: noop-%s\nversion: 0.0.1\nentry: %s\nlimits: { timeout: 30s }\n' \
-    "$a" "$entry" >"$dir/agent.yaml"
-done
+. bench/noop-agents.sh
+noop_agents "$work/agents" $agents
 chmod -R o+rX "$work"
 # No project file: the built-in defaults (no seed, no LLM, no SMTP).
 cd "$work"

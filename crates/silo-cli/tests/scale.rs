@@ -6,8 +6,7 @@
 //! verify — and no cell host ever hold a signing key (routers sign their turns' keys).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,21 +64,6 @@ fn serve(name: &'static str, url: &str, root: &Path, args: &[&str]) -> Proc {
     );
     let ready = line.trim().rsplit("http://").next().unwrap().to_string();
     Proc { child, ready }
-}
-
-fn post(addr: &str, path: &str, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 fn count(db: &mut Client, sql: &str) -> i64 {
@@ -185,7 +169,7 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
                 r#"{{"entry":"payer","customer":"{}","case":"case_{n}","input":{{"n":{n}}}}}"#,
                 customers[n % 3]
             );
-            let (status, created) = post(&routers[n % 2], "/v1/tasks", &body);
+            let (status, created) = crate::http(&routers[n % 2], "POST", "/v1/tasks", &body);
             assert_eq!(
                 status,
                 201,

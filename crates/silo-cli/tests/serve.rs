@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::http;
+
 /// The example project's agents, relative to the repository root.
 const AGENTS: &str = "examples/customer-service/agents";
 
@@ -51,21 +53,6 @@ fn start(data: &Path, run: &Path) -> Daemon {
         .unwrap();
     let addr = line.trim().rsplit("http://").next().unwrap().to_string();
     Daemon { child, addr }
-}
-
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 fn wait_for_state(addr: &str, id: &str, want: &str) -> Value {

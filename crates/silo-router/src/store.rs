@@ -131,6 +131,31 @@ pub enum StoreError {
     },
 }
 
+/// A count or time as a signed SQL integer (both databases store `i64`).
+pub(crate) fn to_sql(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} does not fit the database")))
+}
+
+/// A row limit as a signed SQL integer.
+pub(crate) fn limit_sql(limit: usize) -> Result<i64, StoreError> {
+    to_sql(u64::try_from(limit).unwrap_or(u64::MAX))
+}
+
+/// A stored integer that must not be negative.
+pub(crate) fn from_sql(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative number {n}")))
+}
+
+/// A value as the JSON text both stores keep.
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Stored JSON text back.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// Durable tasks, events and queue.
 pub trait Store {
     /// Creates a task from the `TaskCreated` event `build` returns for the task's sequence

@@ -53,6 +53,28 @@ pub struct RefundRecord {
     pub created_at: u64,
 }
 
+impl RefundRecord {
+    /// The row a new refund for `req` would be, with a fresh `rf_` id (every ledger writes
+    /// the same row).
+    pub fn issue(req: &RefundRequest) -> Result<Self, ConnectorError> {
+        let jti = silo_keys::new_jti().map_err(|e| ConnectorError::Id {
+            connector: NAME,
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            refund_id: format!("rf_{jti}"),
+            task: req.task.clone(),
+            agent: req.agent.clone(),
+            customer: req.customer.clone(),
+            idempotency_key: req.idempotency_key.clone(),
+            amount_cents: req.amount_cents,
+            currency: req.currency.clone(),
+            reason: req.reason.clone(),
+            created_at: req.now,
+        })
+    }
+}
+
 /// What writing a refund did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundOutcome {
@@ -120,21 +142,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<RefundRecord> {
 
 impl Ledger for SqliteLedger {
     fn refund(&self, req: &RefundRequest) -> Result<RefundOutcome, ConnectorError> {
-        let jti = silo_keys::new_jti().map_err(|e| ConnectorError::Id {
-            connector: NAME,
-            reason: e.to_string(),
-        })?;
-        let record = RefundRecord {
-            refund_id: format!("rf_{jti}"),
-            task: req.task.clone(),
-            agent: req.agent.clone(),
-            customer: req.customer.clone(),
-            idempotency_key: req.idempotency_key.clone(),
-            amount_cents: req.amount_cents,
-            currency: req.currency.clone(),
-            reason: req.reason.clone(),
-            created_at: req.now,
-        };
+        let record = RefundRecord::issue(req)?;
         let mut conn = lock(&self.conn);
         // IMMEDIATE: take the write lock first, so two processes cannot both see "no row".
         let tx = conn

@@ -37,7 +37,9 @@ use silo_postgres::postgres::fallible_iterator::FallibleIterator;
 use silo_postgres::postgres::{self, GenericClient, Transaction};
 use silo_postgres::{locks, Database, PooledClient};
 
-use super::{Job, Store, StoreError, StoredEvent, TaskFilter};
+use super::{
+    from_sql, json, limit_sql, parse, to_sql, Job, Store, StoreError, StoredEvent, TaskFilter,
+};
 use crate::events::Event;
 use crate::task::{TaskId, TaskView};
 use crate::transition::{self, Effect, JobKind};
@@ -135,29 +137,9 @@ fn pool(context: &'static str) -> impl FnOnce(silo_postgres::PgError) -> StoreEr
     }
 }
 
-fn to_sql(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} does not fit PostgreSQL")))
-}
-
-fn limit_sql(limit: usize) -> Result<i64, StoreError> {
-    to_sql(u64::try_from(limit).unwrap_or(u64::MAX))
-}
-
-fn from_sql(n: i64) -> Result<u64, StoreError> {
-    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative number {n}")))
-}
-
 fn attempt_sql(attempt: u32) -> Result<i32, StoreError> {
     i32::try_from(attempt)
         .map_err(|_| StoreError::Corrupt(format!("attempt {attempt} does not fit PostgreSQL")))
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -9,7 +9,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use super::{Job, Store, StoreError, StoredEvent, TaskFilter};
+use super::{
+    from_sql, json, limit_sql, parse, to_sql, Job, Store, StoreError, StoredEvent, TaskFilter,
+};
 use crate::events::Event;
 use crate::task::{TaskId, TaskView};
 use crate::transition::{self, Effect, JobKind};
@@ -66,26 +68,6 @@ fn backend(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError 
         context,
         source: Box::new(e),
     }
-}
-
-fn to_sql(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} does not fit SQLite")))
-}
-
-fn limit_sql(limit: usize) -> Result<i64, StoreError> {
-    to_sql(u64::try_from(limit).unwrap_or(u64::MAX))
-}
-
-fn from_sql(n: i64) -> Result<u64, StoreError> {
-    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative number {n}")))
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl SqliteStore {

@@ -44,21 +44,7 @@ fn from_row(r: &Row) -> Result<RefundRecord, ConnectorError> {
 impl Ledger for PgLedger {
     fn refund(&self, req: &RefundRequest) -> Result<RefundOutcome, ConnectorError> {
         super::off_async(|| {
-            let jti = silo_keys::new_jti().map_err(|e| ConnectorError::Id {
-                connector: NAME,
-                reason: e.to_string(),
-            })?;
-            let record = RefundRecord {
-                refund_id: format!("rf_{jti}"),
-                task: req.task.clone(),
-                agent: req.agent.clone(),
-                customer: req.customer.clone(),
-                idempotency_key: req.idempotency_key.clone(),
-                amount_cents: req.amount_cents,
-                currency: req.currency.clone(),
-                reason: req.reason.clone(),
-                created_at: req.now,
-            };
+            let record = RefundRecord::issue(req)?;
             let mut client = self.db.client().map_err(pg_conn_err(NAME))?;
             let mut tx = client
                 .transaction()
