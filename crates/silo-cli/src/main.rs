@@ -142,6 +142,14 @@ enum Command {
     /// What agents did through their membranes: the refund ledger, task outcomes.
     #[command(subcommand)]
     Membrane(cmd::membrane::MembraneCmd),
+    /// Print a shell completion script: `silo completions bash > /etc/bash_completion.d/silo`,
+    /// `silo completions zsh > "${fpath[1]}/_silo"`, `silo completions fish >
+    /// ~/.config/fish/completions/silo.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// For benchmarks and trials: start a private, throw-away PostgreSQL server (needs the
     /// `postgresql` package), print a fresh database's URL, and keep the server until
     /// standard input closes; then stop it and delete its files.
@@ -182,6 +190,10 @@ fn main() -> ExitCode {
     let config = match (&cli.command, cli.config) {
         // A new project does not read the folder's (possibly broken) project file.
         (Command::Init(_), _) => Ok(silo_config::Config::defaults(std::path::Path::new("."))),
+        // Completions describe the command line only.
+        (Command::Completions { .. }, _) => {
+            Ok(silo_config::Config::defaults(std::path::Path::new(".")))
+        }
         (_, Some(path)) => silo_config::Config::load(&path),
         (_, None) => silo_config::Config::discover(std::path::Path::new(".")),
     };
@@ -224,6 +236,7 @@ fn main() -> ExitCode {
         Command::Membrane(c) => cmd::membrane::run(c, &ctx),
         Command::Pii(c) => cmd::pii::run(c, &ctx),
         Command::ThrowawayPostgres { durable } => throwaway_postgres(durable),
+        Command::Completions { shell } => completions(shell),
         Command::CellSupervise {
             outcome,
             parent_pid,
@@ -231,6 +244,17 @@ fn main() -> ExitCode {
         } => cmd::cell::supervise_stdin(outcome, parent_pid.zip(parent_tid)),
     };
     finish(result)
+}
+
+/// The completion script for `shell`, written in one piece (a closed pipe is an error,
+/// not a panic).
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "silo", &mut script);
+    std::io::stdout().write_all(&script)?;
+    Ok(0)
 }
 
 fn throwaway_postgres(durable: bool) -> anyhow::Result<u8> {

@@ -6,6 +6,7 @@
 
 mod architecture;
 mod bad_input;
+mod completions;
 mod console;
 mod demo;
 mod docs;
