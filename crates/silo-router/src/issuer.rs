@@ -77,7 +77,10 @@ impl KeyIssuer for DbKeyIssuer {
             .and_then(|r| col(&r, 0))?;
         let deadline = Instant::now() + ANSWER_WAIT;
         let mut pause = Duration::from_millis(1);
+        // The connection goes back to the pool while waiting: many workers may wait at once.
+        drop(client);
         loop {
+            let mut client = self.db.client().map_err(|e| e.to_string())?;
             let row = client
                 .query_one(
                     "SELECT answered_at IS NOT NULL, base_key, task_key, refused
