@@ -193,6 +193,20 @@ fn silo_at(data: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A GET's whole response (lower-cased headers and the body) as text.
+fn get_text(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    format!("{}\n{body}", head.to_lowercase())
+}
+
 fn online(addr: &str, agent: &str) -> Value {
     let (status, agents) = http(addr, "GET", "/v1/agents", "");
     assert_eq!(status, 200, "{agents}");
@@ -283,6 +297,23 @@ fn a_running_daemon_sees_an_agent_taken_offline_by_another_process() {
     let pool = task["run"]["agent"].as_str().unwrap();
     let (status, inbox) = http(&d.addr, "GET", &format!("/v1/inbox/{pool}"), "");
     assert_eq!((status, ids(&inbox)), (200, vec![id.as_str()]));
+    // The same state as Prometheus gauges.
+    let metrics = get_text(&d.addr, "/metrics");
+    assert!(
+        metrics.contains("content-type: text/plain; version=0.0.4"),
+        "{metrics}"
+    );
+    for line in [
+        "silo_tasks{state=\"waiting_for_human\"} 1".to_owned(),
+        "silo_tasks{state=\"completed\"} 0".to_owned(),
+        format!("silo_human_queue_depth{{pool=\"{pool}\"}} 1"),
+        "silo_router_events_total{kind=\"task_created\"} 1".to_owned(),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
 
     // And the other way: the daemon marks it online, the command line sees it.
     let (status, body) = http(&d.addr, "POST", "/v1/agents/refund-agent/online", "");

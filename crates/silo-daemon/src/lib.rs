@@ -22,6 +22,10 @@
 //!   `POST /v1/agents/{name}/offline` and `/online`: kept in the store, so every router
 //!   on it (and `silo agent offline` from another process) agrees at the next dispatch.
 //!
+//! - `GET /metrics`: Prometheus text format — `silo_tasks{state}`, `silo_human_queue_depth{pool}`,
+//!   `silo_router_events_total{kind}` (escalations included), counted in the store, so
+//!   every router on a shared database reports the same.
+//!
 //! Requests a web page could send are refused first: a non-loopback `Host` (DNS
 //! rebinding), any `Origin` header, a `POST` that is not `application/json`.
 //!
@@ -481,6 +485,10 @@ impl Daemon {
                 .map(|t| reply(StatusCode::OK, json!(t)))
                 .map_err(ApiError::from),
             (&Method::GET, ["v1", "agents"]) => self.agents(),
+            (&Method::GET, ["metrics"]) => store
+                .counts()
+                .map(|c| metrics(&c))
+                .map_err(|e| ApiError::Internal(e.to_string())),
             (&Method::POST, ["v1", "agents", name, "offline"]) => self.set_online(name, false),
             (&Method::POST, ["v1", "agents", name, "online"]) => self.set_online(name, true),
             _ => Err(ApiError::Client(
@@ -787,6 +795,56 @@ fn is_loopback_host(host: &str) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `GET /metrics`: the store's gauges in the Prometheus text format (0.0.4). Written
+/// directly rather than through a metrics crate: three families read from one store call
+/// per scrape, and a registry kept in the process would be wrong the moment another
+/// process on the same database changed a task.
+fn metrics(counts: &silo_router::StoreCounts) -> Response<Full<Bytes>> {
+    use std::fmt::Write as _;
+    let label = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let mut out = String::new();
+    out.push_str(
+        "# HELP silo_tasks Tasks by state (the router store, shared by every process on it).\n",
+    );
+    out.push_str("# TYPE silo_tasks gauge\n");
+    for state in State::ALL {
+        let n = counts
+            .tasks_by_state
+            .get(state.as_str())
+            .copied()
+            .unwrap_or(0);
+        let _ = writeln!(out, "silo_tasks{{state=\"{}\"}} {n}", state.as_str());
+    }
+    out.push_str("# HELP silo_human_queue_depth Tasks waiting in a human pool's inbox.\n");
+    out.push_str("# TYPE silo_human_queue_depth gauge\n");
+    for (pool, n) in &counts.waiting_by_pool {
+        let _ = writeln!(
+            out,
+            "silo_human_queue_depth{{pool=\"{}\"}} {n}",
+            label(pool)
+        );
+    }
+    out.push_str("# HELP silo_router_events_total Router events appended, by kind (escalations: escalated_to_agent, escalated_to_human).\n");
+    out.push_str("# TYPE silo_router_events_total counter\n");
+    for (kind, n) in &counts.events_by_kind {
+        let _ = writeln!(
+            out,
+            "silo_router_events_total{{kind=\"{}\"}} {n}",
+            label(kind)
+        );
+    }
+    let mut r = Response::new(Full::new(Bytes::from(out)));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {

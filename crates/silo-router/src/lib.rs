@@ -45,7 +45,8 @@ pub use shadow::ShadowSampling;
 pub use state::State;
 pub use store::holder;
 pub use store::{
-    AnyStore, Job, PgStore, SqliteStore, Store, StoreError, StoredEvent, TaskFilter, JOBS_CHANNEL,
+    AnyStore, Job, PgStore, SqliteStore, Store, StoreCounts, StoreError, StoredEvent, TaskFilter,
+    JOBS_CHANNEL,
 };
 pub use task::{
     DispatchRecord, PendingResult, Return, RunState, ShadowState, TaskId, TaskSpec, TaskView,

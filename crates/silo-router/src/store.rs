@@ -90,6 +90,17 @@ impl Default for TaskFilter {
     }
 }
 
+/// The router's gauges, counted in the store (every process on it sees the same).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Tasks per state.
+    pub tasks_by_state: std::collections::BTreeMap<String, u64>,
+    /// Tasks waiting in each human pool's inbox.
+    pub waiting_by_pool: std::collections::BTreeMap<String, u64>,
+    /// Events appended, per kind (`task_created`, `escalated_to_human`, …).
+    pub events_by_kind: std::collections::BTreeMap<String, u64>,
+}
+
 /// The store failed or refused.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -228,4 +239,7 @@ pub trait Store {
 
     /// The agents marked offline.
     fn offline_agents(&self) -> Result<BTreeSet<String>, StoreError>;
+
+    /// Tasks by state, the human inboxes' depths and events by kind.
+    fn counts(&self) -> Result<StoreCounts, StoreError>;
 }

@@ -107,4 +107,7 @@ impl Store for AnyStore {
     fn offline_agents(&self) -> Result<BTreeSet<String>, StoreError> {
         each!(self, s => s.offline_agents())
     }
+    fn counts(&self) -> Result<super::StoreCounts, StoreError> {
+        each!(self, s => s.counts())
+    }
 }

@@ -670,4 +670,23 @@ impl Store for PgStore {
             .map_err(backend("reading offline agents"))?;
         rows.iter().map(|r| col(r, 0)).collect()
     }
+
+    fn counts(&self) -> Result<super::StoreCounts, StoreError> {
+        let mut client = self.client()?;
+        let mut count = |sql: &str| -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+            client
+                .query(sql, &[])
+                .map_err(backend("counting"))?
+                .iter()
+                .map(|r| Ok((col(r, 0)?, from_sql(col(r, 1)?)?)))
+                .collect()
+        };
+        Ok(super::StoreCounts {
+            tasks_by_state: count("SELECT state, COUNT(*) FROM router_tasks GROUP BY state")?,
+            waiting_by_pool: count(
+                "SELECT assignee, COUNT(*) FROM router_tasks WHERE state = 'waiting_for_human' GROUP BY assignee",
+            )?,
+            events_by_kind: count("SELECT kind, COUNT(*) FROM router_events GROUP BY kind")?,
+        })
+    }
 }

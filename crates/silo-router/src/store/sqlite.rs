@@ -469,4 +469,26 @@ impl Store for SqliteStore {
         rows.map(|row| row.map_err(backend("reading offline agents")))
             .collect()
     }
+
+    fn counts(&self) -> Result<super::StoreCounts, StoreError> {
+        let conn = self.lock();
+        let count = |sql: &str| -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+            let mut stmt = conn.prepare(sql).map_err(backend("counting"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(backend("counting"))?;
+            rows.map(|row| {
+                let (key, n) = row.map_err(backend("counting"))?;
+                Ok((key, from_sql(n)?))
+            })
+            .collect()
+        };
+        Ok(super::StoreCounts {
+            tasks_by_state: count("SELECT state, COUNT(*) FROM router_tasks GROUP BY state")?,
+            waiting_by_pool: count(
+                "SELECT assignee, COUNT(*) FROM router_tasks WHERE state = 'waiting_for_human' GROUP BY assignee",
+            )?,
+            events_by_kind: count("SELECT kind, COUNT(*) FROM router_events GROUP BY kind")?,
+        })
+    }
 }

@@ -381,3 +381,36 @@ fn tasks_are_numbered_without_gaps_when_a_creation_is_refused() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn the_counts_follow_the_tasks_and_the_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = kernel_at(&dir.path().join("router.db"), config());
+    assert_eq!(
+        k.store().counts().unwrap(),
+        silo_router::StoreCounts::default()
+    );
+    k.submit(spec("refund"), 1).unwrap();
+    k.submit(spec("refund"), 2).unwrap();
+    let counts = k.store().counts().unwrap();
+    assert_eq!(counts.tasks_by_state.get("queued"), Some(&2), "{counts:?}");
+    assert_eq!(
+        counts.events_by_kind.get("task_created"),
+        Some(&2),
+        "{counts:?}"
+    );
+    k.run_until_idle(3).unwrap();
+    let counts = k.store().counts().unwrap();
+    let total: u64 = counts.tasks_by_state.values().sum();
+    assert_eq!(total, 2, "{counts:?}");
+    assert_eq!(counts.tasks_by_state.get("queued"), None, "{counts:?}");
+    let all = k.store().events(None).unwrap();
+    let counted: u64 = counts.events_by_kind.values().sum();
+    assert_eq!(counted, all.len() as u64);
+    let waiting = counts
+        .tasks_by_state
+        .get("waiting_for_human")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(counts.waiting_by_pool.values().sum::<u64>(), waiting);
+}
