@@ -39,6 +39,29 @@ pub struct Job {
     pub lease_until: u64,
 }
 
+impl Job {
+    /// The claim a store makes of the due job `id` (stored kind `kind`, claimed
+    /// `previous` times before) at `now`: the next attempt, leased for `lease_secs`.
+    pub(crate) fn claimed(
+        id: i64,
+        task: String,
+        kind: &str,
+        previous: u32,
+        now: u64,
+        lease_secs: u64,
+    ) -> Result<Job, StoreError> {
+        let kind = JobKind::from_name(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("job {id} has kind `{kind}`")))?;
+        Ok(Job {
+            id: from_sql(id)?,
+            task: TaskId(task),
+            kind,
+            attempt: previous.saturating_add(1),
+            lease_until: now.saturating_add(lease_secs),
+        })
+    }
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoredEvent {

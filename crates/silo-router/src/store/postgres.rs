@@ -42,7 +42,7 @@ use super::{
 };
 use crate::events::Event;
 use crate::task::{TaskId, TaskView};
-use crate::transition::{self, Effect, JobKind};
+use crate::transition::{self, Effect};
 
 /// The channel that says work was queued.
 pub const JOBS_CHANNEL: &str = "silo_jobs";
@@ -489,30 +489,21 @@ impl Store for PgStore {
         };
         let (id, task, kind, attempt): (i64, String, String, i32) =
             (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?, col(&row, 3)?);
-        let kind = JobKind::from_name(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("job {id} has kind `{kind}`")))?;
         let attempt = u32::try_from(attempt)
-            .map_err(|_| StoreError::Corrupt(format!("job {id} has attempt {attempt}")))?
-            .saturating_add(1);
-        let lease_until = now.saturating_add(lease_secs);
+            .map_err(|_| StoreError::Corrupt(format!("job {id} has attempt {attempt}")))?;
+        let job = Job::claimed(id, task, &kind, attempt, now, lease_secs)?;
         tx.execute(
             "UPDATE router_jobs SET lease_until = $2, attempt = $3, holder = $4 WHERE id = $1",
             &[
                 &id,
-                &to_sql(lease_until)?,
-                &attempt_sql(attempt)?,
+                &to_sql(job.lease_until)?,
+                &attempt_sql(job.attempt)?,
                 &self.holder,
             ],
         )
         .map_err(backend("leasing a job"))?;
         tx.commit().map_err(backend("committing"))?;
-        Ok(Some(Job {
-            id: from_sql(id)?,
-            task: TaskId(task),
-            kind,
-            attempt,
-            lease_until,
-        }))
+        Ok(Some(job))
     }
 
     fn release_abandoned(&self, abandoned: &dyn Fn(&str) -> bool) -> Result<usize, StoreError> {

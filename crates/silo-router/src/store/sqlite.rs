@@ -14,7 +14,7 @@ use super::{
 };
 use crate::events::Event;
 use crate::task::{TaskId, TaskView};
-use crate::transition::{self, Effect, JobKind};
+use crate::transition::{self, Effect};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS router_tasks (
@@ -306,23 +306,14 @@ impl Store for SqliteStore {
         let Some((id, task, kind, attempt)) = row else {
             return Ok(None);
         };
-        let kind = JobKind::from_name(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("job {id} has kind `{kind}`")))?;
-        let lease_until = now.saturating_add(lease_secs);
-        let attempt = attempt.saturating_add(1);
+        let job = Job::claimed(id, task, &kind, attempt, now, lease_secs)?;
         tx.execute(
             "UPDATE router_jobs SET lease_until = ?2, attempt = ?3, holder = ?4 WHERE id = ?1",
-            params![id, to_sql(lease_until)?, attempt, self.holder],
+            params![id, to_sql(job.lease_until)?, job.attempt, self.holder],
         )
         .map_err(backend("leasing a job"))?;
         tx.commit().map_err(backend("committing"))?;
-        Ok(Some(Job {
-            id: from_sql(id)?,
-            task: TaskId(task),
-            kind,
-            attempt,
-            lease_until,
-        }))
+        Ok(Some(job))
     }
 
     fn release_abandoned(&self, abandoned: &dyn Fn(&str) -> bool) -> Result<usize, StoreError> {
