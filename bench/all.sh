@@ -3,8 +3,10 @@
 # bubblewrap, a Python agent against bare python3, the membrane round trip (in a real cell
 # and in process), policy decisions, key verification, audit appends, PII throughput and
 # quality, router tasks/s with a no-op agent and its per-phase latency, tasks/s with 1-3
-# cell hosts on PostgreSQL (bench/scale-out.sh), and memory (an
-# idle cell, the daemon). Each figure next to its goal, MET / NOT MET, and what bounds it.
+# cell hosts on PostgreSQL (bench/scale-out.sh), load and soak (bench/soak.sh --quick: 1,000
+# mixed tasks with leak checks, and a membrane flood beside normal tasks; the 10,000-task
+# run is by hand), and memory (an idle cell, the daemon). Each figure next to its goal,
+# MET / NOT MET, and what bounds it.
 #
 # Usage: bench/all.sh [--quick] [--out DIR] [--wait-idle SECONDS]
 #   --quick     fewer runs (a few minutes after the build); default: the full run (~10 min)

@@ -728,6 +728,53 @@ def scale_out(runner, silo, mode, agents):
     return rows, data
 
 
+# ---------------------------------------------------------------- 5c. load and soak
+
+def soak(runner, silo):
+    """bench/soak.sh --quick once (1,000 mixed tasks, then the flood phase; the 10,000-task
+    run takes ~10 minutes and is run by hand: docs/BENCHMARKS.md)."""
+    with tempfile.TemporaryDirectory(prefix="silo-bench-soak-") as d:
+        path = os.path.join(d, "soak.json")
+        runner.run("soak", ["bash", os.path.join(HERE, "soak.sh"), "--quick", "--json", path],
+                   env={"SILO": silo})
+        with open(path) as f:
+            data = json.load(f)
+    p1, fl = data["phase1"], data["flood"]
+    lat = p1["latency_all_ms"]
+    leaks = [k for k, (verdict, _) in p1["verdicts"].items() if verdict == "GROWING"]
+    ok = not leaks and not (p1["not_final"] or p1["missing"] or p1["unexpected"]
+                            or p1["final_events_not_1"] or p1["stuck"])
+    kinds = "; ".join(f"{k} p99 {v['p99']:.0f} ms" for k, v in p1["latency_ms"].items())
+    states = ", ".join(f"{k} {v}" for k, v in sorted(p1["states"].items()))
+    rss = p1["verdicts"]["rss"][1]
+    rows = [row("soak: mixed agents through `silo serve`",
+                f"{data['n']} tasks at {p1['tasks_s']:.1f} tasks/s; p50 {lat['p50']:.0f} / "
+                f"p99 {lat['p99']:.0f} ms submit→final",
+                f"{kinds}; states: {states}; RSS: {rss}; leaks: {', '.join(leaks) or 'none'}",
+                f"1 run × {data['n']} tasks, {data['workers']} workers",
+                "every task final exactly once; RSS, fds, cgroups, mounts flat",
+                MET if ok else NOT_MET,
+                "" if ok else f"growing: {', '.join(leaks)}; see raw/soak.txt",
+                tasks_s=p1["tasks_s"], p99_ms=lat["p99"]),
+            row("soak: membrane flood from one cell, other cells' p99",
+                f"{fl['ratio_p99']:.2f}× (p99 {fl['alone']['p99']:.0f} → "
+                f"{fl['flooded']['p99']:.0f} ms)",
+                f"alone again: p99 {fl['alone_again']['p99']:.0f} ms; daemon "
+                f"{fl['cores_flooded']['daemon']:.2f} cores flooded vs "
+                f"{fl['cores_alone_again']['daemon']:.2f} alone, the flooding cell "
+                f"{fl['cores_flooded']['flood']:.2f}",
+                f"{fl['k']} tasks per run, window {fl['window']}", "≤ 2×",
+                MET if fl["met"] else NOT_MET,
+                "" if fl["met"] else
+                f"CPU: the machine was {fl['cores_flooded']['machine']:.2f} of "
+                f"{data['cores']} cores busy during the flooded run (other processes "
+                f"{max(0.0, fl['cores_flooded']['machine'] - fl['cores_flooded']['ours']):.2f})"
+                f"; the second run alone moved by "
+                f"{fl['alone_again']['p99'] / fl['alone']['p99']:.2f}× (noise)",
+                ratio=fl["ratio_p99"])]
+    return rows, data
+
+
 # ---------------------------------------------------------------- 6. memory
 
 def memory_rows(silo, mode, router_summary):
@@ -941,6 +988,10 @@ def main():
                     lambda: scale_out(runner, silo, mode, agents))
         else:
             result["errors"].append("scale-out: the `postgresql` package is not installed")
+        section("soak", [("soak: mixed agents through `silo serve`",
+                          "every task final exactly once; RSS, fds, cgroups, mounts flat"),
+                         ("soak: membrane flood from one cell, other cells' p99", "≤ 2×")],
+                lambda: soak(runner, silo))
         section("memory", [("memory per idle cell", "no goal stated")],
                 lambda: memory_rows(silo, mode, result.get("router", {}).get("summary")))
 
@@ -952,7 +1003,7 @@ def main():
     # table order: the issue's order
     order = ["cell spawn", "Python hello", "membrane round trip from a cell",
              "membrane round trip in process", "policy", "key", "audit", "PII",
-             "router throughput", "router scale-out", "memory"]
+             "router throughput", "router scale-out", "soak", "memory"]
     rank = lambda r: next((i for i, p in enumerate(order) if r["figure"].startswith(p)), 99)
     result["rows"].sort(key=rank)
     result["took_s"] = time.monotonic() - start

@@ -58,6 +58,6 @@ pub use merkle::{ConsistencyProof, InclusionProof};
 pub use postgres::PgAuditStore;
 pub use query::Query;
 pub use sqlite::{Durability, SqliteStore};
-pub use store::{AuditStore, Receipt, StoreError};
+pub use store::{AuditStore, DecisionCount, Receipt, StoreError};
 pub use timestamp::{Timestamp, TimestampError};
 pub use verify::{Tamper, Verified, VerifyError};

@@ -26,6 +26,8 @@
 //! tables. The tables' owner or a superuser can disable them; that is what verification and
 //! signed checkpoints are for.
 
+use std::ops::Range;
+
 use silo_postgres::postgres::types::ToSql;
 use silo_postgres::postgres::{Error as PgClientError, IsolationLevel, Row};
 use silo_postgres::{locks, Database};
@@ -33,7 +35,10 @@ use silo_postgres::{locks, Database};
 use crate::checkpoint::SignedCheckpoint;
 use crate::entry::{Entry, EntryDraft};
 use crate::query::{Query, SqlArg};
-use crate::store::{head_after, AuditStore, IndexColumns, Receipt, StoreError, StoredRow};
+use crate::store::{
+    check_field_name, head_after, seq_window, AuditStore, DecisionCount, IndexColumns, Receipt,
+    StoreError, StoredRow,
+};
 use crate::timestamp::Timestamp;
 
 /// The PostgreSQL audit store. Cheap to share: it holds the [`Database`] pool, and every
@@ -280,6 +285,55 @@ impl AuditStore for PgAuditStore {
         query.finish(rows, plan.newest_first)
     }
 
+    fn end_seq(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .client()?
+            .query_one("SELECT coalesce(max(seq) + 1, 0) FROM audit_entries", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(pg("reading the last seq"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn decision_counts(&self, seqs: Range<u64>) -> Result<Vec<DecisionCount>, StoreError> {
+        let (start, end) = seq_window(&seqs);
+        let rows = self
+            .client()?
+            .query(
+                "SELECT action, decision, body::jsonb ->> 'rule' AS rule, count(*)
+                 FROM audit_entries WHERE seq >= $1 AND seq < $2 AND decision <> 'none'
+                 GROUP BY action, decision, rule ORDER BY action, decision, rule",
+                &[&start, &end],
+            )
+            .map_err(pg("counting decisions"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(DecisionCount {
+                    action: r.try_get(0)?,
+                    decision: r.try_get(1)?,
+                    rule: r.try_get(2)?,
+                    count: u64::try_from(r.try_get::<_, i64>(3)?).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, PgClientError>>()
+            .map_err(pg("reading the decision counts"))
+    }
+
+    fn detail_sum(&self, action: &str, field: &str, seqs: Range<u64>) -> Result<u64, StoreError> {
+        check_field_name(field)?;
+        let (start, end) = seq_window(&seqs);
+        let n: i64 = self
+            .client()?
+            .query_one(
+                "SELECT coalesce(sum(CASE WHEN jsonb_typeof(body::jsonb -> 'detail' -> $2) = 'number'
+                                          THEN (body::jsonb -> 'detail' ->> $2)::numeric END), 0)::bigint
+                 FROM audit_entries WHERE seq >= $3 AND seq < $4 AND action = $1",
+                &[&action, &field, &start, &end],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(pg("summing a detail field"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn save_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError> {
         let body = serde_json::to_string(checkpoint).map_err(backend("encoding a checkpoint"))?;
         self.client()?
@@ -327,6 +381,13 @@ mod tests {
         tx.execute(LOCK_FOR_APPEND, &[&locks::AUDIT_APPEND])
             .unwrap();
         tx.query_one("SHOW synchronous_commit", &[]).unwrap().get(0)
+    }
+
+    #[test]
+    fn decisions_and_detail_fields_are_counted_in_the_database() {
+        let url = Throwaway::shared().unwrap().fresh_database().unwrap();
+        let db = Database::connect_with(&url, 2).unwrap();
+        crate::store::check_counting(&PgAuditStore::open(&db).unwrap());
     }
 
     #[test]

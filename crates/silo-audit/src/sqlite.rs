@@ -15,6 +15,7 @@
 //! Append-only: triggers abort any `UPDATE` or `DELETE` on entries and checkpoints. Someone
 //! with write access to the file can drop them; that is what verification is for.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -25,7 +26,10 @@ use crate::chain::ChainHead;
 use crate::checkpoint::SignedCheckpoint;
 use crate::entry::{Entry, EntryDraft};
 use crate::query::{Query, SqlArg};
-use crate::store::{AuditStore, IndexColumns, Receipt, StoreError, StoredRow};
+use crate::store::{
+    check_field_name, seq_window, AuditStore, DecisionCount, IndexColumns, Receipt, StoreError,
+    StoredRow,
+};
 use crate::timestamp::Timestamp;
 
 /// How long a writer waits for another process's write transaction.
@@ -258,6 +262,7 @@ impl AuditStore for SqliteStore {
                 });
             }
         }
+        silo_fault::crash_point("during_audit_append");
         tx.commit().map_err(backend("committing the append"))?;
         Ok(receipts)
     }
@@ -320,6 +325,60 @@ impl AuditStore for SqliteStore {
         drop(stmt);
         drop(conn);
         query.finish(rows, plan.newest_first)
+    }
+
+    fn end_seq(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .lock()
+            .query_row(
+                "SELECT coalesce(max(seq) + 1, 0) FROM audit_entries",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend("reading the last seq"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn decision_counts(&self, seqs: Range<u64>) -> Result<Vec<DecisionCount>, StoreError> {
+        let (start, end) = seq_window(&seqs);
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT action, decision, json_extract(body, '$.rule') AS rule, count(*)
+                 FROM audit_entries WHERE seq >= ?1 AND seq < ?2 AND decision <> 'none'
+                 GROUP BY action, decision, rule ORDER BY action, decision, rule",
+            )
+            .map_err(backend("preparing the decision counts"))?;
+        let rows = stmt
+            .query_map(params![start, end], |r| {
+                Ok(DecisionCount {
+                    action: r.get(0)?,
+                    decision: r.get(1)?,
+                    rule: text(r.get_ref(2)?),
+                    count: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                })
+            })
+            .map_err(backend("counting decisions"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend("reading the decision counts"));
+        rows
+    }
+
+    fn detail_sum(&self, action: &str, field: &str, seqs: Range<u64>) -> Result<u64, StoreError> {
+        check_field_name(field)?;
+        let (start, end) = seq_window(&seqs);
+        let path = format!("$.detail.{field}");
+        let n: i64 = self
+            .lock()
+            .query_row(
+                "SELECT coalesce(sum(CASE WHEN json_type(body, ?2) = 'integer'
+                                          THEN json_extract(body, ?2) END), 0)
+                 FROM audit_entries WHERE seq >= ?3 AND seq < ?4 AND action = ?1",
+                params![action, path, start, end],
+                |r| r.get(0),
+            )
+            .map_err(backend("summing a detail field"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     fn save_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError> {
@@ -387,6 +446,13 @@ mod tests {
         assert_eq!(last.prev, r[1].hash);
         assert_eq!(store.len().unwrap(), 3);
         assert!(store.append_batch(Vec::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn decisions_and_detail_fields_are_counted_in_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("audit.db")).unwrap();
+        crate::store::check_counting(&store);
     }
 
     #[test]

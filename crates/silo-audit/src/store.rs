@@ -10,6 +10,8 @@
 //! other writers (also in other processes), and returns only once the batch is durable.
 //! Entries are never updated or deleted.
 
+use std::ops::Range;
+
 use crate::canonical::CanonicalError;
 use crate::chain::ChainHead;
 use crate::checkpoint::SignedCheckpoint;
@@ -58,6 +60,10 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A `detail` field name for [`AuditStore::detail_sum`] that is not a plain name
+    /// (ASCII letters, digits and `_`).
+    #[error("`{0}` is not a detail field name (letters, digits and `_` only)")]
+    FieldName(String),
     /// The log is full (more than `i64::MAX` entries) or a seq is out of range.
     #[error("audit seq `{0}` is out of range")]
     SeqOutOfRange(u64),
@@ -141,6 +147,38 @@ pub struct StoredRow {
     pub index: IndexColumns,
 }
 
+/// How many entries carry one decision: the same `action`, `decision` and `rule`
+/// ([`AuditStore::decision_counts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecisionCount {
+    /// The entry's action (`refund`, `llm.chat`, `membrane.request`…).
+    pub action: String,
+    /// `allow`, `deny` or `needs_approval`.
+    pub decision: String,
+    /// The deciding rule, when the entry names one.
+    pub rule: Option<String>,
+    /// The number of entries.
+    pub count: u64,
+}
+
+/// A window of seqs as the stores' SQL takes it (`seq >= start AND seq < end`).
+pub(crate) fn seq_window(seqs: &Range<u64>) -> (i64, i64) {
+    let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    (clamp(seqs.start), clamp(seqs.end))
+}
+
+/// Checks a `detail` field name for [`AuditStore::detail_sum`].
+pub(crate) fn check_field_name(field: &str) -> Result<(), StoreError> {
+    if field.is_empty()
+        || !field
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(StoreError::FieldName(field.to_owned()));
+    }
+    Ok(())
+}
+
 /// Durable, append-only storage for audit entries and checkpoints.
 pub trait AuditStore: Send + Sync {
     /// Appends the drafts as consecutive entries in one durable transaction.
@@ -168,6 +206,22 @@ pub trait AuditStore: Send + Sync {
     /// Entries matching `query` (see [`Query`] for the window), in ascending seq order.
     fn query(&self, query: &Query) -> Result<Vec<Entry>, StoreError>;
 
+    /// One past the last entry's seq (0 for an empty log): the end of the window the
+    /// counting queries below cover when counting everything so far.
+    fn end_seq(&self) -> Result<u64, StoreError>;
+
+    /// The entries with a seq in `seqs` that carry a decision (not `none`), counted by
+    /// action, decision and rule and ordered by those three. Entries are never changed,
+    /// so a caller keeps running totals by counting only the window after the last one
+    /// (`silo_membrane_decisions_total`: the same on every host of a shared store).
+    fn decision_counts(&self, seqs: Range<u64>) -> Result<Vec<DecisionCount>, StoreError>;
+
+    /// The sum of the whole-number `detail.<field>` of the entries of `action` with a seq
+    /// in `seqs` (entries without it, or with a value that is not a number, add nothing);
+    /// e.g. the LLM tokens (`llm.chat`, `prompt_tokens`). `field` is a plain name
+    /// ([`StoreError::FieldName`]).
+    fn detail_sum(&self, action: &str, field: &str, seqs: Range<u64>) -> Result<u64, StoreError>;
+
     /// Keeps a signed checkpoint beside the log.
     fn save_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError>;
 
@@ -191,4 +245,104 @@ pub(crate) fn head_after(last: Option<(i64, Vec<u8>)>) -> Result<ChainHead, Stor
         .ok_or_else(|| corrupt("negative or maximal seq"))?;
     let prev = Hash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?;
     Ok(ChainHead { next_seq, prev })
+}
+
+/// The counting queries' contract, run against each backend by its tests.
+#[cfg(test)]
+pub(crate) fn check_counting(store: &dyn AuditStore) {
+    use crate::detail::Detail;
+    use crate::entry::Decision;
+    use crate::ids::{ActionName, Actor, RuleId};
+    let entry =
+        |action: &str, decision: Decision, rule: Option<&str>, detail: serde_json::Value| {
+            let mut d = EntryDraft::new(
+                Actor::new("membrane").unwrap(),
+                ActionName::new(action).unwrap(),
+                decision,
+            )
+            .detail(Detail::new(detail).unwrap());
+            if let Some(rule) = rule {
+                d = d.rule(RuleId::new(rule).unwrap());
+            }
+            d
+        };
+    use serde_json::json;
+    let all = 0..u64::MAX;
+    assert_eq!(store.end_seq().unwrap(), 0);
+    assert!(store.decision_counts(all.clone()).unwrap().is_empty());
+    assert_eq!(
+        store
+            .detail_sum("llm.chat", "prompt_tokens", all.clone())
+            .unwrap(),
+        0
+    );
+    store
+        .append_batch(vec![
+            entry(
+                "llm.chat",
+                Decision::Allow,
+                Some("default.allow"),
+                json!({"prompt_tokens": 20, "completion_tokens": 5}),
+            ),
+            entry(
+                "llm.chat",
+                Decision::Allow,
+                Some("default.allow"),
+                json!({"prompt_tokens": 7}),
+            ),
+            entry(
+                "llm.chat",
+                Decision::Deny,
+                Some("llm.budget"),
+                json!({"prompt_tokens": "many"}),
+            ),
+            entry(
+                "refund",
+                Decision::Deny,
+                Some("refund.limit"),
+                json!({"prompt_tokens": 1000}),
+            ),
+            entry("refund", Decision::NeedsApproval, None, json!({})),
+            entry("router.event", Decision::NotApplicable, None, json!({})),
+        ])
+        .unwrap();
+    assert_eq!(store.end_seq().unwrap(), 6);
+    let counts = |seqs: Range<u64>| -> Vec<(String, String, Option<String>, u64)> {
+        store
+            .decision_counts(seqs)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.action, c.decision, c.rule, c.count))
+            .collect()
+    };
+    let row = |a: &str, d: &str, r: Option<&str>, n| (a.into(), d.into(), r.map(Into::into), n);
+    assert_eq!(
+        counts(all.clone()),
+        vec![
+            row("llm.chat", "allow", Some("default.allow"), 2),
+            row("llm.chat", "deny", Some("llm.budget"), 1),
+            row("refund", "deny", Some("refund.limit"), 1),
+            row("refund", "needs_approval", None, 1),
+        ]
+    );
+    // A window counts only its own entries: seqs 1, 2 and 3.
+    assert_eq!(
+        counts(1..4),
+        vec![
+            row("llm.chat", "allow", Some("default.allow"), 1),
+            row("llm.chat", "deny", Some("llm.budget"), 1),
+            row("refund", "deny", Some("refund.limit"), 1),
+        ]
+    );
+    // Only the action's entries, only numbers.
+    let sum = |field: &str, seqs: Range<u64>| store.detail_sum("llm.chat", field, seqs);
+    assert_eq!(sum("prompt_tokens", all.clone()).unwrap(), 27);
+    assert_eq!(sum("prompt_tokens", 1..6).unwrap(), 7);
+    assert_eq!(sum("completion_tokens", all.clone()).unwrap(), 5);
+    assert_eq!(sum("nothing", all.clone()).unwrap(), 0);
+    assert!(matches!(
+        sum("x' OR 1=1 --", all.clone()),
+        Err(StoreError::FieldName(_))
+    ));
+    assert!(matches!(sum("", all), Err(StoreError::FieldName(_))));
 }

@@ -40,6 +40,7 @@ pub use spawn::{
     die_with_parent, spawn_supervisor, supervise_from, SupervisorHandle, SupervisorResult,
 };
 pub use spec::{
-    new_cell_id, CellSpec, Weakening, CELL_AGENT_DIR, CELL_SDK_DIR, CELL_SOCKET_PATH, CELL_TMP_DIR,
+    new_cell_id, CellSpec, Weakening, CELL_AGENT_DIR, CELL_SDK_DIR, CELL_SILO_EXE,
+    CELL_SOCKET_PATH, CELL_TMP_DIR,
 };
 pub use supervise::{run_cell, SupervisorEvent};

@@ -120,7 +120,7 @@ impl Registry {
                 continue;
             };
             if !alive(rec.supervisor_pid) {
-                self.remove(id);
+                self.forget(rec);
                 continue;
             }
             let cg = CellCgroup::open(rec.cgroup.clone());
@@ -163,24 +163,68 @@ impl Registry {
     fn live(&self, id: &str) -> Result<CellRecord, CellError> {
         let rec = self.get(id)?;
         if !alive(rec.supervisor_pid) || !alive(rec.init_pid) {
-            self.remove(id);
+            self.forget(rec);
             return Err(CellError::UnknownCell(id.to_string()));
         }
         Ok(rec)
     }
+
+    /// Drops the record of a cell whose supervisor or init is gone and, when the supervisor
+    /// is gone (killed with its host: SIGKILL, a crash), the cgroup it never removed; a
+    /// live supervisor still reads the group's limit events and removes it itself. Best
+    /// effort: a group that still holds a process stays (found by the crash tests,
+    /// docs/RELIABILITY.md).
+    fn forget(&self, rec: CellRecord) {
+        self.remove(&rec.id);
+        if !alive(rec.supervisor_pid) {
+            let _ = CellCgroup::open(rec.cgroup).remove();
+        }
+    }
 }
 
+/// Whether `pid` runs: it exists and is not a zombie. A supervisor that died with its host
+/// is re-parented, and a PID 1 that does not reap (a container's) leaves it a zombie for
+/// ever, which `kill(pid, 0)` still finds (found by the crash tests, docs/RELIABILITY.md).
 fn alive(pid: u32) -> bool {
-    i32::try_from(pid)
+    let exists = i32::try_from(pid)
         .ok()
         .filter(|p| *p > 0)
         .map(|p| kill(Pid::from_raw(p), None).is_ok())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    exists && !zombie(pid)
+}
+
+/// Whether /proc says `pid` is a zombie (or dead): field 3 of /proc/PID/stat.
+fn zombie(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat.get(i + 1..))
+        .and_then(|rest| rest.split_whitespace().next());
+    matches!(state, Some("Z" | "X"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        assert!(alive(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !zombie(pid) {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!alive(pid), "an unreaped child counts as gone");
+        child.wait().unwrap();
+        assert!(!alive(pid));
+    }
 
     #[test]
     fn stale_records_are_dropped_and_bad_ids_refused() {

@@ -18,7 +18,9 @@ use nix::sys::stat::Mode;
 use nix::sys::statvfs::{statvfs, FsFlags};
 
 use crate::identity::CELL_AGENT_ID;
-use crate::{CellSpec, CELL_AGENT_DIR, CELL_SDK_DIR, CELL_SOCKET_PATH, CELL_TMP_DIR};
+use crate::{
+    CellSpec, CELL_AGENT_DIR, CELL_SDK_DIR, CELL_SILO_EXE, CELL_SOCKET_PATH, CELL_TMP_DIR,
+};
 
 /// Host paths bound read-only at the same place when they exist: what a
 /// dynamically linked program and python3 need. Symlinks (merged /usr) are
@@ -60,6 +62,14 @@ pub(crate) fn readonly_paths(spec: &CellSpec) -> Vec<PathBuf> {
     v.extend(spec.ro_binds.iter().cloned());
     if spec.sdk_dir.is_some() {
         v.push(PathBuf::from(CELL_SDK_DIR));
+    }
+    // The folder, not the file: a Landlock rule on a file may not carry directory rights.
+    if let Some(dir) = spec
+        .silo_exe
+        .as_ref()
+        .and(Path::new(CELL_SILO_EXE).parent())
+    {
+        v.push(dir.to_path_buf());
     }
     v
 }
@@ -121,6 +131,9 @@ pub(crate) fn build(
     }
     if let Some(dir) = &spec.sdk_dir {
         binds.push((PathBuf::from(CELL_SDK_DIR), Source::open(dir)?));
+    }
+    if let Some(exe) = &spec.silo_exe {
+        binds.push((PathBuf::from(CELL_SILO_EXE), Source::open(exe)?));
     }
     let socket = match &spec.socket {
         Some(s) => Some(Source::open(s)?),

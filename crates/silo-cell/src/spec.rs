@@ -13,6 +13,9 @@ pub const CELL_AGENT_DIR: &str = "/agent";
 pub const CELL_TMP_DIR: &str = "/tmp";
 /// Where the agent SDK folder appears inside the cell (read-only, on `PYTHONPATH`).
 pub const CELL_SDK_DIR: &str = "/opt/silo/sdk";
+/// Where the silo executable appears inside the cell when the agent asked for the in-cell
+/// MCP server (`mcp: true` in `agent.yaml`; read-only, run as `silo mcp --cell`).
+pub const CELL_SILO_EXE: &str = "/opt/silo/bin/silo";
 /// Where the membrane socket appears inside the cell.
 pub const CELL_SOCKET_PATH: &str = "/run/silo/membrane.sock";
 
@@ -64,6 +67,10 @@ pub struct CellSpec {
     /// Host path of the agent SDK folder, mounted read-only at [`CELL_SDK_DIR`].
     #[serde(default)]
     pub sdk_dir: Option<PathBuf>,
+    /// Host path of the silo executable, mounted read-only at [`CELL_SILO_EXE`] so the agent
+    /// can start the in-cell MCP server (`silo mcp --cell`), which speaks only to the membrane.
+    #[serde(default)]
+    pub silo_exe: Option<PathBuf>,
     /// Extra host paths to bind read-only at the same path in the cell.
     pub ro_binds: Vec<PathBuf>,
     /// The in-cell LLM loopback: `127.0.0.1:<port>` forwarded to the membrane socket, for
@@ -89,6 +96,7 @@ impl CellSpec {
             limits: Limits::default(),
             socket: None,
             sdk_dir: None,
+            silo_exe: None,
             ro_binds: Vec::new(),
             llm_loopback_port: None,
             run_dir: crate::default_run_dir(),
@@ -138,6 +146,25 @@ impl CellSpec {
                 return Err(CellError::InvalidSpec(format!(
                     "{what} `{}` is not readable by the agent's uid: `chmod o+rx` it (and its files o+r)",
                     d.display()
+                )));
+            }
+        }
+        if let Some(exe) = &self.silo_exe {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(exe)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.permissions().mode());
+            let Some(mode) = mode.filter(|_| exe.is_absolute()) else {
+                return Err(CellError::InvalidSpec(format!(
+                    "silo executable `{}` must be an existing absolute file",
+                    exe.display()
+                )));
+            };
+            if crate::identity::agents_get_own_uid() && mode & 0o005 != 0o005 {
+                return Err(CellError::InvalidSpec(format!(
+                    "silo executable `{}` is not executable by the agent's uid: `chmod o+rx` it",
+                    exe.display()
                 )));
             }
         }

@@ -9,6 +9,10 @@
 #![forbid(unsafe_code)]
 
 mod cmd;
+#[cfg(test)]
+mod help_check;
+mod man;
+mod telemetry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +20,31 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// silo: run untrusted AI agents in a padded cell.
+///
+/// Each agent invocation runs in a cell (namespaces, seccomp, Landlock, a read-only root,
+/// no network); its only door is the membrane, which checks its two signed keys, asks the
+/// operator policy, tokenises personal data and records every call in a tamper-evident
+/// audit log. The router kernel (`silo task`, `silo serve`) moves tasks between agents and
+/// human pools.
+///
+/// The global options may come before or after the command. With `--json`, a command
+/// prints one JSON document on standard output (the audit log's entries: one a line) and
+/// nothing else; messages and errors go to standard error.
 #[derive(Parser, Debug)]
-#[command(name = "silo", version, about, long_about = None)]
+#[command(
+    name = "silo",
+    version,
+    about,
+    after_help = "Examples:
+  silo init my-project && cd my-project     a new project that runs as it is
+  silo demo                                 the customer-service example end to end
+  silo run --agent agents/support-agent --customer cus_001 --case case_001
+  silo serve                                the daemon: task API and operator console
+  silo --json task list --state completed   any read command as JSON
+
+Exit status: 0 on success, 1 on an error, 2 on bad usage; some commands have codes of
+their own (see their --help). Manual pages: silo man --out DIR."
+)]
 struct Cli {
     /// The project file (see `silo init`); default: `./silo.yaml` when it exists, else
     /// built-in defaults.
@@ -39,6 +66,23 @@ struct Cli {
     /// variable: a command line is visible to every user of the machine.
     #[arg(long, global = true, env = "SILO_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
+
+    /// How log lines on standard error look: `text` or `json` (one object a line). The
+    /// level filter is `SILO_LOG` (else `RUST_LOG`), e.g. `info` or `silo_router=debug`;
+    /// default `warn`.
+    #[arg(
+        long,
+        global = true,
+        env = "SILO_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: telemetry::LogFormat,
+
+    /// Export traces (OTLP over HTTP, JSON) to this collector base URL, e.g.
+    /// `http://127.0.0.1:4318` (spans go to `/v1/traces`); default: no traces.
+    #[arg(long, global = true, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -101,7 +145,7 @@ fn database_url(
 enum Command {
     /// Start a project: silo.yaml, an agent with its test, a workflow, a policy.
     Init(Box<cmd::init::InitArgs>),
-    /// Four scripted customer-service cases through real cells, and a report.
+    /// Six scripted customer-service cases through real cells, and a report.
     Demo(Box<cmd::demo::DemoArgs>),
     /// Run the router kernel as a daemon with a localhost task API.
     Serve(Box<cmd::serve::ServeArgs>),
@@ -142,13 +186,33 @@ enum Command {
     /// What agents did through their membranes: the refund ledger, task outcomes.
     #[command(subcommand)]
     Membrane(cmd::membrane::MembraneCmd),
+    /// MCP over stdio: silo's governance tools (submit a task, its status, audit queries,
+    /// policy what-ifs) for an MCP client; `--cell`: the membrane's tools inside a cell.
+    Mcp(Box<cmd::mcp::McpArgs>),
     /// Print a shell completion script: `silo completions bash > /etc/bash_completion.d/silo`,
     /// `silo completions zsh > "${fpath[1]}/_silo"`, `silo completions fish >
     /// ~/.config/fish/completions/silo.fish`.
+    #[command(after_help = "Examples:
+  silo completions bash > /etc/bash_completion.d/silo
+  silo completions zsh > \"${fpath[1]}/_silo\"
+  silo completions fish > ~/.config/fish/completions/silo.fish")]
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (roff): silo.1 and one page per subcommand.
+    #[command(
+        long_about = "Write the manual pages (roff): `silo.1` and one page per subcommand \
+(`silo-task-submit.1`, …), generated from the same command tree as --help.",
+        after_help = "Examples:
+  silo man --out /usr/local/share/man/man1 && mandb -q
+  silo man --out /tmp/silo-man && man -l /tmp/silo-man/silo-run.1"
+    )]
+    Man {
+        /// The folder to write the pages into (created when missing).
+        #[arg(long, value_name = "DIR", default_value = "man")]
+        out: PathBuf,
     },
     /// For benchmarks and trials: start a private, throw-away PostgreSQL server (needs the
     /// `postgresql` package), print a fresh database's URL, and keep the server until
@@ -176,6 +240,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     // The cell supervisor reads nothing but its spec.
     if let Command::CellSupervise {
@@ -187,11 +252,38 @@ fn main() -> ExitCode {
         let parent = parent_pid.zip(*parent_tid);
         return finish(cmd::cell::supervise_stdin(outcome.clone(), parent));
     }
+    // After the supervisor's exit above: a trace exporter starts a thread.
+    let telemetry = match telemetry::init(&telemetry::Options {
+        format: cli.log_format,
+        otlp_endpoint: cli.otlp_endpoint.clone(),
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("silo: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if matches!(cli.command, Command::Serve(_)) {
+        if let Err(e) = telemetry.flush_on_termination() {
+            eprintln!("silo: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    let code = run_command(cli);
+    telemetry.shutdown();
+    code
+}
+
+fn run_command(cli: Cli) -> ExitCode {
     let config = match (&cli.command, cli.config) {
         // A new project does not read the folder's (possibly broken) project file.
         (Command::Init(_), _) => Ok(silo_config::Config::defaults(std::path::Path::new("."))),
         // Completions describe the command line only.
-        (Command::Completions { .. }, _) => {
+        (Command::Completions { .. } | Command::Man { .. }, _) => {
+            Ok(silo_config::Config::defaults(std::path::Path::new(".")))
+        }
+        // Inside a cell: the membrane is all there is; no project file is read.
+        (Command::Mcp(a), _) if a.cell => {
             Ok(silo_config::Config::defaults(std::path::Path::new(".")))
         }
         (_, Some(path)) => silo_config::Config::load(&path),
@@ -234,9 +326,11 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c, &ctx),
         Command::Audit(c) => cmd::audit::run(c, &ctx),
         Command::Membrane(c) => cmd::membrane::run(c, &ctx),
+        Command::Mcp(a) => cmd::mcp::run(*a, &ctx),
         Command::Pii(c) => cmd::pii::run(c, &ctx),
         Command::ThrowawayPostgres { durable } => throwaway_postgres(durable),
         Command::Completions { shell } => completions(shell),
+        Command::Man { out } => man_pages(&out, &ctx),
         Command::CellSupervise {
             outcome,
             parent_pid,
@@ -254,6 +348,22 @@ fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "silo", &mut script);
     std::io::stdout().write_all(&script)?;
+    Ok(0)
+}
+
+/// `silo man`: the pages, and which files were written.
+fn man_pages(out: &std::path::Path, ctx: &Ctx) -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let written = man::write_pages(Cli::command(), out)?;
+    if ctx.json {
+        println!("{}", serde_json::json!({ "out": out, "pages": written }));
+    } else {
+        println!(
+            "wrote {} manual pages to `{}`",
+            written.len(),
+            out.display()
+        );
+    }
     Ok(0)
 }
 
@@ -276,4 +386,27 @@ fn finish(result: anyhow::Result<u8>) -> ExitCode {
             ExitCode::from(cmd::exit_code_for(&err))
         }
     }
+}
+
+/// `silo … | head` closes our standard output early; `println!` then panics with "failed
+/// printing to stdout: Broken pipe". That is the reader's choice, not a bug: say so in one
+/// line and exit 141 (128 + SIGPIPE, what a shell shows for a command killed by the pipe),
+/// without a panic message or backtrace. Every other panic keeps the default report. (Rust
+/// ignores SIGPIPE so that sockets see EPIPE; restoring the default disposition would need
+/// `unsafe` and would also apply to the daemon's sockets.)
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            eprintln!("silo: standard output was closed (Broken pipe)");
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

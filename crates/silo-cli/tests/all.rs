@@ -4,14 +4,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod api_sweep;
 mod architecture;
 mod bad_input;
+mod bad_input_sweep;
 mod completions;
 mod console;
+mod crash;
 mod demo;
 mod docs;
 mod init;
+mod json_output;
+mod mcp;
+mod observability;
+mod openai_sdk;
 mod pii;
+mod policy_import;
 mod redteam;
 mod run;
 mod scale;

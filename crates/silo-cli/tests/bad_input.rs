@@ -115,3 +115,28 @@ fn unknown_weakening_is_refused() {
         "unknown weakening",
     );
 }
+
+/// `silo … | head`: the reader went away. One line, exit 141, never a panic report.
+#[test]
+fn a_closed_standard_output_is_not_a_panic() {
+    use std::process::{Command, Stdio};
+    for args in [
+        &["redteam", "--list"][..],
+        &["--json", "redteam", "--list"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silo"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("backtrace"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+}

@@ -16,9 +16,9 @@ use crate::http;
 /// The example project's agents, relative to the repository root.
 const AGENTS: &str = "examples/customer-service/agents";
 
-struct Daemon {
-    child: Child,
-    addr: String,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Drop for Daemon {
@@ -28,7 +28,7 @@ impl Drop for Daemon {
     }
 }
 
-fn start(data: &Path, run: &Path) -> Daemon {
+pub(crate) fn start(data: &Path, run: &Path) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_silo"))
         .arg("--data-dir")
         .arg(data)
@@ -183,7 +183,7 @@ fn killed_mid_task_and_restarted_the_daemon_finishes_it_once() {
     assert!(verify.status.success(), "{}", crate::text(&verify));
 }
 
-fn silo_at(data: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn silo_at(data: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_silo"))
         .arg("--data-dir")
         .arg(data)
@@ -207,7 +207,7 @@ fn get_text(addr: &str, path: &str) -> String {
     format!("{}\n{body}", head.to_lowercase())
 }
 
-fn online(addr: &str, agent: &str) -> Value {
+pub(crate) fn online(addr: &str, agent: &str) -> Value {
     let (status, agents) = http(addr, "GET", "/v1/agents", "");
     assert_eq!(status, 200, "{agents}");
     agents

@@ -22,9 +22,12 @@
 //!   `POST /v1/agents/{name}/offline` and `/online`: kept in the store, so every router
 //!   on it (and `silo agent offline` from another process) agrees at the next dispatch.
 //!
-//! - `GET /metrics`: Prometheus text format — `silo_tasks{state}`, `silo_human_queue_depth{pool}`,
-//!   `silo_router_events_total{kind}` (escalations included), counted in the store, so
-//!   every router on a shared database reports the same.
+//! - `GET /metrics`: Prometheus text format (`metrics.rs`, docs/OBSERVABILITY.md) —
+//!   `silo_tasks{state}`, `silo_human_queue_depth{pool}`, `silo_router_events_total{kind}`
+//!   (escalations included), `silo_membrane_decisions_total{action,result,rule}` and
+//!   `silo_llm_tokens_total{kind}`, counted in the shared stores, so every router on a
+//!   shared database reports the same; and this process's own histograms
+//!   (`silo_cell_spawn_seconds`, `silo_membrane_request_seconds{route}`).
 //!
 //! Requests a web page could send are refused first: a non-loopback `Host` (DNS
 //! rebinding), any `Origin` header, a `POST` that is not `application/json`.
@@ -58,8 +61,24 @@ use silo_router::{
 };
 use tokio::sync::watch;
 
+mod metrics;
+
 /// Largest request body.
 const MAX_BODY: usize = 256 * 1024;
+/// Largest request head (request line and headers) read; hyper's minimum is 8 KiB.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A client-supplied name cut short for an error message (an id may be 10,000 characters).
+fn shorten(s: &str) -> String {
+    let cut: String = s.chars().take(64).collect();
+    if cut.len() < s.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
 /// How long an idle worker waits before looking at the queue again.
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How long an idle worker waits when other processes' work wakes it (PostgreSQL).
@@ -101,6 +120,9 @@ pub struct Daemon {
     appended: Arc<watch::Sender<u64>>,
     /// Wakes idle workers when there may be new work (a submission, a signal, a step).
     work: Arc<WorkBell>,
+    /// The audit log `GET /metrics` counts decisions and LLM tokens in, and the totals so
+    /// far.
+    audit: Option<Arc<(silo_audit::AuditLog, std::sync::Mutex<metrics::AuditTally>)>>,
 }
 
 /// A generation counter idle workers wait on, so new work starts at once instead of at
@@ -253,7 +275,15 @@ impl Daemon {
             stop: Arc::new(AtomicBool::new(false)),
             appended: Arc::new(watch::channel(0).0),
             work: Arc::default(),
+            audit: None,
         }
+    }
+
+    /// `GET /metrics` also counts the membranes' decisions and the LLM tokens in `audit`
+    /// (the log every membrane of the deployment writes).
+    pub fn with_audit(mut self, audit: silo_audit::AuditLog) -> Self {
+        self.audit = Some(Arc::new((audit, Default::default())));
+        self
     }
 
     /// The kernel the workers step (for the operator console beside the API).
@@ -406,7 +436,9 @@ impl Daemon {
                     let shared = shared.clone();
                     async move { Ok::<_, Infallible>(shared.handle(req).await) }
                 });
+                // Headers beyond this are answered 431 (hyper's default allows ~400 KiB).
                 if let Err(e) = http1::Builder::new()
+                    .max_buf_size(MAX_HEADER_BYTES)
                     .serve_connection(TokioIo::new(stream), service)
                     .await
                 {
@@ -418,12 +450,21 @@ impl Daemon {
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ApiBody> {
         let (parts, body) = req.into_parts();
-        let body = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
+        let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect())
+            .await
+        {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => {
                 return whole(reply(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     json!({"error": "body too large"}),
+                ))
+            }
+            // A client that announces a body and does not send it holds nothing for long.
+            Err(_) => {
+                return whole(reply(
+                    StatusCode::REQUEST_TIMEOUT,
+                    json!({"error": "the request body did not arrive in time"}),
                 ))
             }
         };
@@ -471,24 +512,43 @@ impl Daemon {
                 Ok(Some(t)) => Ok(reply(StatusCode::OK, json!(t))),
                 Ok(None) => Err(ApiError::Client(
                     StatusCode::NOT_FOUND,
-                    format!("task `{id}` does not exist"),
+                    format!("task `{}` does not exist", shorten(id)),
                 )),
                 Err(e) => Err(e.into()),
             },
-            (&Method::GET, ["v1", "tasks", id, "events"]) => store
-                .events(Some(&TaskId((*id).into())))
-                .map(|e| reply(StatusCode::OK, json!(e)))
-                .map_err(ApiError::from),
+            (&Method::GET, ["v1", "tasks", id, "events"]) => {
+                let task = TaskId((*id).into());
+                match store.get(&task) {
+                    Ok(Some(_)) => store
+                        .events(Some(&task))
+                        .map(|e| reply(StatusCode::OK, json!(e)))
+                        .map_err(ApiError::from),
+                    Ok(None) => Err(ApiError::Client(
+                        StatusCode::NOT_FOUND,
+                        format!("task `{}` does not exist", shorten(id)),
+                    )),
+                    Err(e) => Err(e.into()),
+                }
+            }
             (&Method::POST, ["v1", "tasks", id, "signal"]) => self.signal(id, body),
-            (&Method::GET, ["v1", "inbox", pool]) => store
-                .waiting_for(pool)
-                .map(|t| reply(StatusCode::OK, json!(t)))
-                .map_err(ApiError::from),
+            (&Method::GET, ["v1", "inbox", pool]) => {
+                if self.kernel.routing().known().humans.contains(*pool) {
+                    store
+                        .waiting_for(pool)
+                        .map(|t| reply(StatusCode::OK, json!(t)))
+                        .map_err(ApiError::from)
+                } else {
+                    Err(ApiError::Client(
+                        StatusCode::NOT_FOUND,
+                        format!("no human pool `{}`", shorten(pool)),
+                    ))
+                }
+            }
             (&Method::GET, ["v1", "agents"]) => self.agents(),
-            (&Method::GET, ["metrics"]) => store
-                .counts()
-                .map(|c| metrics(&c))
-                .map_err(|e| ApiError::Internal(e.to_string())),
+            (&Method::GET, ["metrics"]) => {
+                let audit = self.audit.as_deref().map(|(log, tally)| (log, tally));
+                metrics::render(store, audit).map_err(ApiError::Internal)
+            }
             (&Method::POST, ["v1", "agents", name, "offline"]) => self.set_online(name, false),
             (&Method::POST, ["v1", "agents", name, "online"]) => self.set_online(name, true),
             _ => Err(ApiError::Client(
@@ -551,6 +611,15 @@ impl Daemon {
                     ))
                 })?,
         };
+        for (name, max) in [("agent", 64), ("customer", 256)] {
+            if let Some(v) = q.text(name) {
+                if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+                    return Err(ApiError::bad(format!(
+                        "`{name}` must be 1..={max} printable characters"
+                    )));
+                }
+            }
+        }
         let filter = TaskFilter {
             state,
             agent: q.text("agent").map(str::to_owned),
@@ -795,56 +864,6 @@ fn is_loopback_host(host: &str) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// `GET /metrics`: the store's gauges in the Prometheus text format (0.0.4). Written
-/// directly rather than through a metrics crate: three families read from one store call
-/// per scrape, and a registry kept in the process would be wrong the moment another
-/// process on the same database changed a task.
-fn metrics(counts: &silo_router::StoreCounts) -> Response<Full<Bytes>> {
-    use std::fmt::Write as _;
-    let label = |v: &str| {
-        v.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
-    let mut out = String::new();
-    out.push_str(
-        "# HELP silo_tasks Tasks by state (the router store, shared by every process on it).\n",
-    );
-    out.push_str("# TYPE silo_tasks gauge\n");
-    for state in State::ALL {
-        let n = counts
-            .tasks_by_state
-            .get(state.as_str())
-            .copied()
-            .unwrap_or(0);
-        let _ = writeln!(out, "silo_tasks{{state=\"{}\"}} {n}", state.as_str());
-    }
-    out.push_str("# HELP silo_human_queue_depth Tasks waiting in a human pool's inbox.\n");
-    out.push_str("# TYPE silo_human_queue_depth gauge\n");
-    for (pool, n) in &counts.waiting_by_pool {
-        let _ = writeln!(
-            out,
-            "silo_human_queue_depth{{pool=\"{}\"}} {n}",
-            label(pool)
-        );
-    }
-    out.push_str("# HELP silo_router_events_total Router events appended, by kind (escalations: escalated_to_agent, escalated_to_human).\n");
-    out.push_str("# TYPE silo_router_events_total counter\n");
-    for (kind, n) in &counts.events_by_kind {
-        let _ = writeln!(
-            out,
-            "silo_router_events_total{{kind=\"{}\"}} {n}",
-            label(kind)
-        );
-    }
-    let mut r = Response::new(Full::new(Bytes::from(out)));
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    r
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {

@@ -231,6 +231,41 @@ pub fn load_policy(file: Option<&Path>, data_dir: &Path) -> Result<PolicySet, In
     }
 }
 
+/// Buckets of `silo_cell_spawn_seconds`, from a warm re-exec (a few ms) to a loaded host.
+const CELL_SPAWN_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// `silo_cell_spawn_seconds`, in the process's default Prometheus registry (scraped by
+/// `silo serve`'s `GET /metrics` on the host that runs the cells); `None` only if the
+/// registry refused it (it never does for a valid, unique name).
+pub(crate) fn cell_spawn_histogram() -> Option<&'static prometheus::Histogram> {
+    static HISTOGRAM: OnceLock<Option<prometheus::Histogram>> = OnceLock::new();
+    HISTOGRAM
+        .get_or_init(|| {
+            let opts = prometheus::HistogramOpts::new(
+                "silo_cell_spawn_seconds",
+                "Cell spawn latency: from spawning the cell supervisor until its cell runs, \
+                 plus handing the outcome back (this process's cells).",
+            )
+            .buckets(CELL_SPAWN_BUCKETS.to_vec());
+            let histogram = prometheus::Histogram::with_opts(opts).ok()?;
+            prometheus::default_registry()
+                .register(Box::new(histogram.clone()))
+                .ok()?;
+            Some(histogram)
+        })
+        .as_ref()
+}
+
+/// The cell's spawn latency: the supervisor's whole life as the caller saw it (`cell_us`)
+/// less the time the supervisor itself measured running the cell (`run_ms`).
+fn cell_spawn_seconds(cell_us: u64, run_ms: u64) -> f64 {
+    let overhead_us = cell_us.saturating_sub(run_ms.saturating_mul(1000));
+    // Microseconds fit an f64 exactly far beyond any cell's life.
+    overhead_us as f64 / 1e6
+}
+
 /// The process's membrane runtime, started on first use and never stopped, for
 /// [`Host::runtime`]: a process that runs many invocations does not start and stop two
 /// worker threads for each (and, never dropped, it is safe to hold anywhere).
@@ -443,6 +478,16 @@ pub fn invoke(
         })?;
     let manifest = Manifest::load(&agent_dir)?;
     let agent = manifest.agent_name()?;
+    // `python_path` folders are checked against the host before anything is minted.
+    let python_path = manifest
+        .python_path_dirs(
+            silo_cell::agents_get_own_uid().then(|| silo_cell::host_ids_for(&agent)),
+            &[&host.data_dir, &host.run_dir],
+        )
+        .map_err(|reason| InvokeError::Manifest {
+            path: agent_dir.join(crate::manifest::MANIFEST_FILE),
+            reason,
+        })?;
     let mut limits = manifest.limits().map_err(InvokeError::Invalid)?;
     if let Some(cap) = inv.timeout_ms {
         if cap == 0 {
@@ -520,6 +565,7 @@ pub fn invoke(
     // Whatever happens from here on, the key does not outlive this call.
     let revoke_guard = RevokeOnDrop::new(&store, &task_jti);
     timings.keys_us = clock.lap();
+    silo_fault::crash_point("after_key_mint");
 
     let (services, audit) = services_for(&mut host, &store)?;
     if inv.input_tokenised {
@@ -554,6 +600,13 @@ pub fn invoke(
     spec.socket = Some(socket.clone());
     spec.limits = limits;
     spec.run_dir = host.run_dir.clone();
+    if !python_path.is_empty() {
+        // Read-only at the same paths (Landlock: read and execute), after the SDK.
+        let mut path = vec![silo_cell::CELL_SDK_DIR.to_string()];
+        path.extend(python_path.iter().map(|p| p.display().to_string()));
+        spec.env.push(("PYTHONPATH".into(), path.join(":")));
+        spec.ro_binds.extend(python_path);
+    }
     if manifest.llm_loopback {
         spec.llm_loopback_port = Some(LLM_LOOPBACK_PORT);
         spec.env.push((
@@ -563,6 +616,15 @@ pub fn invoke(
         // The cell's own two keys, in the one header an OpenAI client sends.
         spec.env
             .push(("OPENAI_API_KEY".into(), format!("{base_key}:{task_key}")));
+    }
+    if manifest.mcp {
+        // The agent's MCP client starts this over stdio; it talks only to the membrane
+        // socket, with the keys below, inside the same walls as the agent.
+        spec.silo_exe = Some(host.silo_exe.clone());
+        spec.env.push((
+            "SILO_MCP_COMMAND".into(),
+            format!("{} mcp --cell", silo_cell::CELL_SILO_EXE),
+        ));
     }
     spec.env.push(("SILO_BASE_KEY".into(), base_key));
     spec.env.push(("SILO_TASK_KEY".into(), task_key));
@@ -576,8 +638,19 @@ pub fn invoke(
         }
     };
     let silo_exe = host.silo_exe.clone();
+    // The cell's span (a child of the caller's: the router's `dispatch`); the membrane
+    // bound inside it makes each request's span a child of it.
+    let cell_span = tracing::info_span!(
+        "cell",
+        cell.id = %cell,
+        agent = %manifest.name,
+        spawn_ms = tracing::field::Empty,
+        run_ms = tracing::field::Empty,
+        exit = tracing::field::Empty,
+    );
     let (cell_outcome, membrane_us, cell_us) = runtime.block_on(async {
-        let membrane = Membrane::bind(&socket, binding, services.clone(), membrane_limits)?;
+        let membrane = cell_span
+            .in_scope(|| Membrane::bind(&socket, binding, services.clone(), membrane_limits))?;
         let membrane_us = clock.lap();
         let ran = tokio::task::spawn_blocking(move || {
             silo_cell::spawn_supervisor(&silo_exe, &spec, stdout, stderr).and_then(|h| h.wait())
@@ -592,6 +665,14 @@ pub fn invoke(
     })?;
     timings.membrane_us = membrane_us;
     timings.cell_us = cell_us;
+    let spawn = cell_spawn_seconds(cell_us, cell_outcome.duration_ms);
+    if let Some(h) = cell_spawn_histogram() {
+        h.observe(spawn);
+    }
+    cell_span.record("spawn_ms", spawn * 1000.0);
+    cell_span.record("run_ms", cell_outcome.duration_ms);
+    cell_span.record("exit", cell_outcome.exit_code());
+    drop(cell_span);
     // The task is over: its key must not work again, even before it expires.
     // The key store locks and merges the list file, so concurrent turns and processes
     // never drop each other's revocations.

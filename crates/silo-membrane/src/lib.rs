@@ -44,6 +44,7 @@ mod routes;
 mod server;
 mod services;
 pub mod templates;
+pub mod tools;
 mod wire;
 
 pub use binding::CellBinding;

@@ -208,7 +208,10 @@ pub(crate) fn refuse(
 /// not reported as one.
 fn finish(services: &Services, mut rec: Record, result: Result<Value, ApiError>) -> Reply {
     match result {
-        Ok(body) => match rec.into_draft(200, None).map(|d| services.audit.append(d)) {
+        Ok(body) => match rec
+            .into_draft(200, None)
+            .map(|d| services.audit.append(traced(d)))
+        {
             Ok(Ok(_)) => Reply::ok(&body),
             failure => {
                 tracing::error!(?failure, "audit append failed after an allowed call");
@@ -225,7 +228,7 @@ fn finish(services: &Services, mut rec: Record, result: Result<Value, ApiError>)
             let status = error.code.status();
             match rec
                 .into_draft(status, Some(error.code))
-                .map(|d| services.audit.append(d))
+                .map(|d| services.audit.append(traced(d)))
             {
                 Ok(Ok(_)) => {}
                 failure => tracing::error!(?failure, "audit append failed for a refusal"),
@@ -233,4 +236,16 @@ fn finish(services: &Services, mut rec: Record, result: Result<Value, ApiError>)
             Reply::error(&error)
         }
     }
+}
+
+/// Puts the audit entry's decision and rule on the request's `membrane.call` span (the
+/// current one: `server.rs` enters it around the pipeline), so a trace shows what the
+/// audit log holds for the call, and nothing else of it.
+fn traced(draft: silo_audit::EntryDraft) -> silo_audit::EntryDraft {
+    let span = tracing::Span::current();
+    span.record("decision", draft.decision.as_str());
+    if let Some(rule) = &draft.rule {
+        span.record("rule", rule.as_str());
+    }
+    draft
 }

@@ -39,6 +39,9 @@ struct CellState {
     in_flight: Arc<Semaphore>,
     connections: Arc<Semaphore>,
     throttle: AuditThrottle,
+    /// The span current when the socket was bound (silo-invoke's `cell` span): each
+    /// request's `membrane.call` span is its child, across the runtime's threads.
+    trace_parent: tracing::Span,
 }
 
 /// A running membrane for one cell. Dropping it stops accepting and removes the socket;
@@ -54,7 +57,8 @@ pub struct Membrane {
 impl Membrane {
     /// Binds `socket_path` for `cell` and starts serving on the current Tokio runtime.
     /// A stale socket file (nobody listening) is replaced; anything else at the path is an
-    /// error.
+    /// error. Each request is traced as a `membrane.call` span under the span current
+    /// here (the caller's cell span).
     pub fn bind(
         socket_path: &Path,
         cell: CellBinding,
@@ -82,6 +86,7 @@ impl Membrane {
             in_flight: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             connections: Arc::new(Semaphore::new(limits.max_connections)),
             throttle: AuditThrottle::new(),
+            trace_parent: tracing::Span::current(),
             cell,
             services,
             limits,
@@ -207,7 +212,68 @@ async fn serve_connection(
     }
 }
 
+/// One request: its `membrane.call` span and its `silo_membrane_request_seconds` sample.
 async fn handle(state: Arc<CellState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = std::time::Instant::now();
+    let route = Route::find(req.method(), req.uri().path());
+    let action = route
+        .as_ref()
+        .map_or("membrane.request", |r| r.action_name());
+    // The action's name and the outcome only: never a parameter, key or header.
+    let span = tracing::info_span!(
+        parent: &state.trace_parent,
+        "membrane.call",
+        cell = state.cell.cell_id(),
+        route = action,
+        decision = tracing::field::Empty,
+        rule = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    let response = handle_request(state, req, route, span.clone()).await;
+    span.record("status", response.status().as_u16());
+    if let Some(h) = request_histogram() {
+        h.with_label_values(&[action])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+/// Buckets of `silo_membrane_request_seconds`: a local call takes well under a millisecond,
+/// an LLM call seconds.
+const REQUEST_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+/// `silo_membrane_request_seconds{route}` in the process's default Prometheus registry
+/// (`silo serve` scrapes it on the host that runs the cells): every request a membrane of
+/// this process answered, refusals included, by its route's action name
+/// (`membrane.request` for an unknown route).
+pub(crate) fn request_histogram() -> Option<&'static prometheus::HistogramVec> {
+    static HISTOGRAM: std::sync::OnceLock<Option<prometheus::HistogramVec>> =
+        std::sync::OnceLock::new();
+    HISTOGRAM
+        .get_or_init(|| {
+            let opts = prometheus::HistogramOpts::new(
+                "silo_membrane_request_seconds",
+                "Membrane request latency by route (this process's membranes).",
+            )
+            .buckets(REQUEST_BUCKETS.to_vec());
+            let histogram = prometheus::HistogramVec::new(opts, &["route"]).ok()?;
+            prometheus::default_registry()
+                .register(Box::new(histogram.clone()))
+                .ok()?;
+            Some(histogram)
+        })
+        .as_ref()
+}
+
+async fn handle_request(
+    state: Arc<CellState>,
+    req: Request<Incoming>,
+    route: Result<Route, ApiError>,
+    span: tracing::Span,
+) -> Response<Full<Bytes>> {
     if !state.rate.try_acquire() {
         return refuse(
             state,
@@ -225,13 +291,12 @@ async fn handle(state: Arc<CellState>, req: Request<Incoming>) -> Response<Full<
         .await;
     };
     let (parts, body) = req.into_parts();
-    let route = Route::find(&parts.method, parts.uri.path());
     let keys = presented_keys(&parts.headers);
     let body = read_body(&parts.headers, body, &state.limits).await;
     let now = silo_keys::now_unix();
     let worker = state.clone();
     let reply = off_the_reactor(move || {
-        pipeline::serve(&worker.services, &worker.cell, route, &keys, body, now)
+        span.in_scope(|| pipeline::serve(&worker.services, &worker.cell, route, &keys, body, now))
     })
     .await
     .unwrap_or_else(|e| {

@@ -46,6 +46,9 @@ enum Mode {
     /// A completion that leaks the seed customer's raw data (as a model that saw it
     /// elsewhere might).
     Leak,
+    /// A function call (`finish_reason: tool_calls`) whose arguments hold the seed
+    /// customer's raw name and email, with fields the membrane must not pass on.
+    ToolCall,
 }
 
 /// What the fake upstream received.
@@ -196,6 +199,26 @@ fn serve(mut conn: TcpStream, state: &FakeState) {
             answer["choices"][0]["message"]["content"] = json!(
                 "Her name is Jane Smith, phone +1 555 010 2030, mail JANE.SMITH@example.com; IBAN GB82 WEST 1234 5698 7654 32"
             );
+            (200, answer.to_string())
+        }
+        Mode::ToolCall => {
+            let mut answer = completion(&body, authorization.as_deref());
+            answer["choices"][0]["finish_reason"] = json!("tool_calls");
+            answer["choices"][0]["message"] = json!({
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [{
+                    "id": "call_fake_1",
+                    "type": "function",
+                    "function": {
+                        "name": "send_email",
+                        "arguments": "{\"to\": \"jane.smith@example.com\", \"greeting\": \"Dear Jane Smith\"}",
+                        "upstream_note": authorization,
+                    },
+                    "x_debug": "internal",
+                }],
+                "upstream_note": authorization,
+            });
             (200, answer.to_string())
         }
         Mode::Garbage => (200, "<html>not json".to_string()),
@@ -790,4 +813,145 @@ async fn attack_raw_pii_in_a_prompt_never_leaves_and_an_echo_never_comes_back() 
     assert_eq!(first["detail"]["pii_replaced_in_prompt"], 3, "{first}");
     let last = serde_json::to_value(entries.last().unwrap()).unwrap();
     assert_eq!(last["detail"]["pii_replaced_in_answer"], 4, "{last}");
+}
+
+/// Tools the agent offers the model: one carries raw personal data in its schema (an agent
+/// that somehow held it), which must not leave.
+fn tools() -> Value {
+    json!([
+        {"type": "function", "function": {
+            "name": "issue_refund", "description": "Refund the task's customer.",
+            "parameters": {"type": "object", "properties": {
+                "amount_cents": {"type": "integer"}, "reason": {"type": "string"}},
+                "required": ["amount_cents", "reason"]}}},
+        {"type": "function", "function": {
+            "name": "send_email", "description": "Email the customer; write to jane.smith@example.com",
+            "parameters": {"type": "object", "properties": {
+                "to": {"type": "string", "enum": ["[EMAIL_1]", "jane.smith@example.com"]}}},
+            "strict": false}}
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_calls_pass_through_and_come_back_tokenised() {
+    let t = LlmFixture::new();
+    let mut c = t.client("task-1", 100_000).await;
+    // The second round of a tool loop: the model's earlier call and the agent's result.
+    let mut body = chat_capped("Refund [NAME_1] and tell them.", 50);
+    body["tools"] = tools();
+    body["tool_choice"] = json!("auto");
+    body["parallel_tool_calls"] = json!(false);
+    let messages = body["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "assistant", "content": null, "tool_calls": [{
+        "id": "call_0", "type": "function",
+        "function": {"name": "issue_refund", "arguments": "{\"amount_cents\": 500, \"reason\": \"dented, said JANE SMITH\"}"}}]}));
+    messages.push(json!({"role": "tool", "tool_call_id": "call_0",
+        "content": "{\"refund_id\": \"rf_1\", \"status\": \"paid\"}"}));
+    t.upstream.set_mode(Mode::ToolCall);
+    let a = c.post(PATH, &body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    // Upstream: the tools, the choice, the earlier call and the tool result, with the raw
+    // data that slipped in replaced by the task's tokens.
+    let sent = &t.upstream.seen()[0].body;
+    assert_eq!(sent["tool_choice"], "auto");
+    assert_eq!(sent["parallel_tool_calls"], false);
+    assert_eq!(sent["tools"][0], tools()[0]);
+    assert_eq!(
+        sent["tools"][1]["function"]["description"],
+        "Email the customer; write to [EMAIL_1]"
+    );
+    assert_eq!(
+        sent["tools"][1]["function"]["parameters"]["properties"]["to"]["enum"],
+        json!(["[EMAIL_1]", "[EMAIL_1]"])
+    );
+    assert_eq!(sent["messages"][2]["tool_calls"][0]["id"], "call_0");
+    assert_eq!(
+        sent["messages"][2]["tool_calls"][0]["function"]["arguments"],
+        "{\"amount_cents\": 500, \"reason\": \"dented, said [NAME_1]\"}"
+    );
+    assert_eq!(sent["messages"][3], body["messages"][3]);
+    let text = sent.to_string();
+    for raw in ["jane.smith@example.com", "JANE SMITH"] {
+        assert!(!text.contains(raw), "`{raw}` left for the LLM: {text}");
+    }
+
+    // Cell: the call, reduced to the OpenAI fields, with its arguments tokenised.
+    let choice = &a.body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert_eq!(choice["message"]["content"], Value::Null);
+    assert_eq!(
+        choice["message"]["tool_calls"],
+        json!([{"id": "call_fake_1", "type": "function", "function": {
+            "name": "send_email",
+            "arguments": "{\"to\": \"[EMAIL_1]\", \"greeting\": \"Dear [NAME_1]\"}"}}])
+    );
+    let answer = a.body.to_string();
+    assert!(
+        !answer.contains("jane.smith@") && !answer.contains("Jane Smith"),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains("sk-upstream") && !answer.contains("x_debug"),
+        "{answer}"
+    );
+
+    // The agent sends the model's message back as it got it (what the `openai` package does
+    // with `messages.append(message)`): accepted as is.
+    let mut next = body.clone();
+    next["messages"]
+        .as_array_mut()
+        .unwrap()
+        .push(choice["message"].clone());
+    next["messages"].as_array_mut().unwrap().push(
+        json!({"role": "tool", "tool_call_id": "call_fake_1", "content": "{\"sent\": true}"}),
+    );
+    t.upstream.set_mode(Mode::Echo);
+    let b = c.post(PATH, &next).await;
+    assert_eq!(b.status, 200, "{}", b.body);
+    assert_eq!(t.upstream.seen()[1].body["messages"][4], choice["message"]);
+
+    let entries = t.llm_entries();
+    let first = &entries[0].detail;
+    assert_eq!(first.get("tools"), Some(&json!(2)));
+    assert_eq!(first.get("tool_calls"), Some(&json!(1)));
+    assert_eq!(first.get("pii_replaced_in_prompt"), Some(&json!(3)));
+    assert_eq!(first.get("pii_replaced_in_answer"), Some(&json!(2)));
+    for e in &entries {
+        let text = String::from_utf8(e.canonical().unwrap()).unwrap();
+        assert!(
+            !text.contains("amount_cents") && !text.contains("[EMAIL_1]"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_definitions_count_toward_the_budget() {
+    let t = LlmFixture::new();
+    let mut c = t.client("task-1", 100_000).await;
+    let plain = chat_capped("hi", 10);
+    let mut with_tools = plain.clone();
+    with_tools["tools"] = tools();
+    for body in [&plain, &with_tools] {
+        assert_eq!(c.post(PATH, body).await.status, 200);
+    }
+    let reserved: Vec<u64> = t
+        .llm_entries()
+        .iter()
+        .map(|e| e.detail.get("tokens_reserved").unwrap().as_u64().unwrap())
+        .collect();
+    let tools_bytes = tools().to_string().len() as u64;
+    assert!(
+        reserved[1] >= reserved[0] + tools_bytes / 3,
+        "{reserved:?}, tools {tools_bytes} bytes"
+    );
+    // A budget that holds the plain call but not the tools' share is refused before
+    // anything is sent.
+    let mut small = t.client("task-2", reserved[0] + 5).await;
+    let hits = t.upstream.hits();
+    let a = small.post(PATH, &with_tools).await;
+    assert_eq!((a.status, a.code()), (403, "denied"), "{}", a.body);
+    assert_eq!(t.upstream.hits(), hits);
+    assert_eq!(small.post(PATH, &plain).await.status, 200);
 }

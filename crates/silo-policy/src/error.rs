@@ -43,6 +43,15 @@ pub enum PolicyError {
         /// The name.
         rule: String,
     },
+    /// A document given to an importer (`agentos::import`) is malformed or in no format
+    /// the importer reads.
+    #[error("cannot import `{source_name}`: {message}")]
+    Import {
+        /// File name or label.
+        source_name: String,
+        /// What is wrong, with the line, column and field where the parser gives them.
+        message: String,
+    },
     /// One of a rule's own examples disagrees with the rule.
     #[error("rule `{rule}`: example {kind}[{index}] `{example}` is wrong: {detail}")]
     ExampleFailed {

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod action;
+pub mod agentos;
 mod amount;
 mod authorize;
 mod capability;

@@ -1,6 +1,8 @@
 //! The one integration-test binary of silo-policy.
 
 #[cfg(test)]
+mod agentos;
+#[cfg(test)]
 mod common;
 #[cfg(test)]
 mod decisions;

@@ -243,8 +243,42 @@ impl Dispatcher for CellDispatcher {
             task_key_jti: record.map(|d| d.task_key_jti.clone()),
             timeout_ms: record.and_then(|d| d.timeout_ms),
         };
-        let report = silo_invoke::invoke(host, &inv, Stdio::null(), Stdio::inherit())
-            .map_err(|e| failed(e.to_string()))?;
+        // The turn's trace: `task` → `dispatch`, and under it silo-invoke's `cell` span and
+        // the membrane's one span per call (ids and names only, never the input).
+        // A root: one trace per turn, whatever span the caller has open.
+        let task_span = tracing::info_span!(
+            parent: None,
+            "task",
+            task.id = %task.id,
+            task.agent = agent,
+            task.turn = task.dispatches,
+        );
+        let dispatch_span = tracing::info_span!(
+            parent: &task_span,
+            "dispatch",
+            agent,
+            cell = inv.cell.as_deref().unwrap_or(""),
+            outcome = tracing::field::Empty,
+        );
+        let report = dispatch_span
+            .in_scope(|| silo_invoke::invoke(host, &inv, Stdio::null(), Stdio::inherit()))
+            .map_err(|e| {
+                dispatch_span.record("outcome", "error");
+                failed(e.to_string())
+            })?;
+        dispatch_span.record(
+            "outcome",
+            match report.outcome.as_ref().map(|o| &o.outcome) {
+                Some(Outcome::Complete { status, .. }) => match status {
+                    CompletionStatus::Done => "done",
+                    CompletionStatus::NeedsHuman => "needs_human",
+                    CompletionStatus::Failed => "failed",
+                },
+                Some(Outcome::Redirect { .. }) => "redirect",
+                Some(Outcome::Escalate { .. }) => "escalate",
+                None => "none",
+            },
+        );
         let t = &report.timings;
         tracing::debug!(
             task = %task.id,

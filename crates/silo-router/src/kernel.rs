@@ -228,6 +228,7 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
             run: run.clone(),
             shadow: sampling.is_some_and(|s| s.picks(seq)),
         })?;
+        silo_fault::crash_point("after_task_created");
         self.recorded(view.id)
     }
 
@@ -259,6 +260,9 @@ impl<S: Store, D: Dispatcher> Kernel<S, D> {
                 match decide(&self.routing, self.config.max_redirects, &view) {
                     Some(event) => {
                         let view = self.store.apply(&job.task, &event, now, Some(&job))?;
+                        if matches!(event, Event::Escalated { .. }) {
+                            silo_fault::crash_point("during_escalation");
+                        }
                         StepReport {
                             job,
                             events: vec![event],

@@ -42,6 +42,9 @@ __all__ = [
     "complete",
     "escalate",
     "redirect",
+    "tools",
+    "openai_tools",
+    "call_tool",
     "PROTOCOL_VERSION",
 ]
 
@@ -357,3 +360,46 @@ def redirect(
     if report is not None:
         body["report"] = _report(report)
     _call("POST", "redirect", body)
+
+
+def tools() -> List[Dict[str, Any]]:
+    """The tools this agent's base key allows (``GET /v1/tools``).
+
+    Each is a dict with ``name``, ``description`` (with the key's limits), ``input_schema``
+    (JSON Schema of the arguments), ``method`` and ``path`` (the route that runs it; the
+    arguments are its JSON body). The membrane still decides every call.
+    """
+    return list(_call("GET", "tools").get("tools", []))
+
+
+def openai_tools() -> List[Dict[str, Any]]:
+    """:func:`tools` as OpenAI function-calling definitions (``tools=`` of a chat request)."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": t["name"],
+                "description": t["description"],
+                "parameters": t["input_schema"],
+            },
+        }
+        for t in tools()
+    ]
+
+
+def call_tool(name: str, arguments: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Runs one tool of :func:`tools` by name (e.g. a model's tool call) through the membrane.
+
+    Returns the membrane's answer; a refusal raises :class:`MembraneError` with the code,
+    message and rule, which an agent can hand back to its model as the tool's result.
+    """
+    listed = {t["name"]: t for t in tools()}
+    if name not in listed:
+        raise MembraneError("not_found", f"no tool `{name}` for this agent")
+    tool = listed[name]
+    path = str(tool["path"]).split("/", 2)[-1]
+    if tool["method"] == "GET":
+        if arguments:
+            raise MembraneError("invalid_request", f"tool `{name}` takes no arguments")
+        return _call("GET", path)
+    return _call("POST", path, dict(arguments or {}))

@@ -269,14 +269,28 @@ pub fn run(cmd: AgentCmd, ctx: &Ctx) -> anyhow::Result<u8> {
         }
         AgentCmd::Offline { name } => {
             set_online(ctx, &name, false)?;
-            println!("{name}: offline (its tasks go to its human pool)");
+            if ctx.json {
+                println!("{}", serde_json::json!({"name": name, "online": false}));
+            } else {
+                println!("{name}: offline (its tasks go to its human pool)");
+            }
         }
         AgentCmd::New { name, agents } => {
             let agents = agents.unwrap_or_else(|| ctx.config.agents.clone());
             let dir = scaffold(&agents, &name)?;
-            println!("created {}", dir.display());
-            println!("test it: (cd {} && python3 -B -m unittest)", dir.display());
-            println!("run it: {}", run_command(&dir));
+            let test = format!("(cd {} && python3 -B -m unittest)", dir.display());
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "name": name, "dir": dir, "test": test, "run": run_command(&dir),
+                    })
+                );
+            } else {
+                println!("created {}", dir.display());
+                println!("test it: {test}");
+                println!("run it: {}", run_command(&dir));
+            }
         }
         AgentCmd::Deploy { dir, agents } => {
             let agents = agents.unwrap_or_else(|| ctx.config.agents.clone());
@@ -306,7 +320,11 @@ pub fn run(cmd: AgentCmd, ctx: &Ctx) -> anyhow::Result<u8> {
         }
         AgentCmd::Online { name } => {
             set_online(ctx, &name, true)?;
-            println!("{name}: online");
+            if ctx.json {
+                println!("{}", serde_json::json!({"name": name, "online": true}));
+            } else {
+                println!("{name}: online");
+            }
         }
     }
     Ok(0)

@@ -29,6 +29,16 @@ pub enum AuditCmd {
     ///
     /// Without `--checkpoint`, the log is also checked against the last checkpoint saved
     /// beside it (when the local checkpoint key exists).
+    #[command(after_help = "Examples:
+  silo audit verify
+  silo audit verify --checkpoint cp.json --public-key 3f1c…   (the key kept off this machine)
+  silo --json audit verify
+
+Exit status:
+  0: the log verifies (and extends the checkpoint)
+  3: the log was tampered with (the first bad seq is named) or the checkpoint is refused;
+     with --json the verdict is on standard output as {\"ok\": false, …}
+  1: any other error (the log cannot be read)")]
     Verify {
         /// A checkpoint file from `silo audit export`: the log must still extend it.
         #[arg(long, value_name = "FILE")]
@@ -40,15 +50,29 @@ pub enum AuditCmd {
         public_key: Option<String>,
     },
     /// Show the last entries.
+    ///
+    /// With `--json`, one entry a line (JSON Lines) in its stored, canonical form; with
+    /// `--follow` the lines keep coming as entries are appended.
+    #[command(after_help = "Examples:
+  silo audit tail -n 50
+  silo --json audit tail -f | jq -c 'select(.decision == \"deny\")'")]
     Tail {
         /// How many entries.
-        #[arg(short = 'n', long, default_value_t = 20)]
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
         n: usize,
         /// Keep printing new entries as they are appended (Ctrl-C to stop).
         #[arg(short = 'f', long)]
         follow: bool,
     },
     /// Find entries: all given filters must match; the latest `--limit` are shown.
+    ///
+    /// With `--json`, one entry a line (JSON Lines) in its stored, canonical form, oldest
+    /// first: the same lines `silo audit tail` prints.
+    #[command(after_help = "Examples:
+  silo audit query --task T-1
+  silo audit query --family T-1                  a router task, its turns and operators
+  silo audit query --decision deny --since 2026-01-01T00:00:00Z --limit 20
+  silo --json audit query --action refund.issue --customer cus_001 | jq .detail")]
     Query {
         /// Task id.
         #[arg(long)]
@@ -67,7 +91,7 @@ pub enum AuditCmd {
         #[arg(long)]
         action: Option<ActionName>,
         /// Decision: `allow`, `deny`, `needs_approval` or `none`.
-        #[arg(long)]
+        #[arg(long, value_name = "DECISION")]
         decision: Option<Decision>,
         /// Only entries at or after this RFC 3339 time.
         #[arg(long, value_name = "RFC3339")]
@@ -76,17 +100,29 @@ pub enum AuditCmd {
         #[arg(long, value_name = "RFC3339")]
         until: Option<Timestamp>,
         /// At most this many entries (the latest).
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, value_name = "N", default_value_t = 100)]
         limit: usize,
     },
     /// Sign a checkpoint of the verified log and write it with the public key, to keep off
     /// this machine.
+    #[command(after_help = "Examples:
+  silo audit export --out /mnt/offsite/checkpoint-$(date +%F).json
+  silo audit verify --checkpoint /mnt/offsite/checkpoint-2026-01-01.json \\
+      --public-key /mnt/offsite/checkpoint-2026-01-01.json
+
+Exit status: 0 written; 3 the log does not verify (nothing is signed); 1 any other error.")]
     Export {
         /// Where to write the checkpoint JSON (default: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
     /// Verify the log, then sign and save a checkpoint of it.
+    ///
+    /// The checkpoint is kept beside the log: a later `silo audit verify` checks that the
+    /// log still extends it (catching a truncation).
+    #[command(
+        after_help = "Exit status: 0 saved; 3 the log does not verify (nothing is signed); 1 any other error."
+    )]
     Checkpoint,
 }
 
@@ -224,6 +260,8 @@ fn report_failure(ctx: &crate::Ctx, err: &VerifyError) -> anyhow::Result<u8> {
         VerifyError::Checkpoint(_) => ("checkpoint_refused", None),
         VerifyError::Store(_) => return Err(anyhow::anyhow!("{err}")),
     };
+    // The verdict is the result: as JSON on stdout with `--json`; the message on stderr
+    // either way.
     if ctx.json {
         let out = serde_json::json!({
             "ok": false,
@@ -232,11 +270,10 @@ fn report_failure(ctx: &crate::Ctx, err: &VerifyError) -> anyhow::Result<u8> {
             "error": err.to_string(),
         });
         println!("{out}");
-    } else {
-        eprintln!("silo: {err}");
-        if let Some(seq) = first_bad_seq {
-            eprintln!("silo: first bad entry: seq {seq}");
-        }
+    }
+    eprintln!("silo: {err}");
+    if let Some(seq) = first_bad_seq {
+        eprintln!("silo: first bad entry: seq {seq}");
     }
     Ok(EXIT_TAMPERED)
 }

@@ -15,6 +15,13 @@ use crate::Ctx;
 #[derive(Subcommand, Debug)]
 pub enum CellCmd {
     /// Run a command as an agent in a fresh cell, and wait for it.
+    #[command(after_help = "Examples:
+  silo cell run --agent agents/support-agent -- python3 main.py
+  silo --json cell run --memory 64M --timeout 5s -- /bin/sh -c 'echo hi'
+
+Exit status: the agent's own exit code; 124: the wall-clock timeout killed it;
+125: the cell could not be set up; 127: the command was not found in the cell;
+128+N: killed by signal N (137 for the memory limit); 2: bad arguments.")]
     Run(Box<RunArgs>),
     /// List running cells.
     Ps(RunDir),
@@ -107,19 +114,28 @@ pub fn run(cmd: CellCmd, ctx: &Ctx) -> anyhow::Result<u8> {
         CellCmd::Ps(dir) => ps(&dir, ctx),
         CellCmd::Stop(c) => {
             Registry::open(&c.run_dir.path())?.stop(&c.id)?;
-            println!("paused {}", c.id);
+            done(ctx, &c.id, "paused");
             Ok(0)
         }
         CellCmd::Cont(c) => {
             Registry::open(&c.run_dir.path())?.cont(&c.id)?;
-            println!("resumed {}", c.id);
+            done(ctx, &c.id, "resumed");
             Ok(0)
         }
         CellCmd::Kill(c) => {
             Registry::open(&c.run_dir.path())?.kill(&c.id)?;
-            println!("killed {}", c.id);
+            done(ctx, &c.id, "killed");
             Ok(0)
         }
+    }
+}
+
+/// What `stop`, `cont` or `kill` did to a cell.
+fn done(ctx: &Ctx, id: &str, what: &str) {
+    if ctx.json {
+        println!("{}", serde_json::json!({"id": id, "state": what}));
+    } else {
+        println!("{what} {id}");
     }
 }
 

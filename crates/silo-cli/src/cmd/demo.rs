@@ -21,6 +21,18 @@ const EXAMPLE: &str = "examples/customer-service/silo.yaml";
 
 /// Arguments of `silo demo`.
 #[derive(clap::Args, Debug)]
+#[command(
+    long_about = "The customer-service example end to end: six scripted cases through the \
+router kernel and real cells on a fresh data directory (<data-dir>/demo), then a report of \
+what the agents saw and said (tokenised), what actually went out (hydrated, from the \
+outbox), the refund ledger, the case notes, the refusals in the audit trail, and the audit \
+log verified. Needs root.",
+    after_help = "Examples:
+  silo demo                                     from the repository root
+  silo demo --project examples/customer-service/silo.yaml
+
+Exit status: 0 every case ended as scripted and the audit log verifies; 1 otherwise."
+)]
 pub struct DemoArgs {
     /// The project file whose agents, routing and seed data the demo uses (default: the
     /// customer-service example, else the project file in use).

@@ -14,6 +14,16 @@ use crate::Ctx;
 
 /// Arguments of `silo init`.
 #[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Start a project that runs as it is: a commented silo.yaml with every field \
+and its default, an agent (agent.yaml, main.py using the SDK, its unit test, \
+instructions.md), a workflow for it, an example operator policy and a .gitignore for the \
+data directory. Nothing is overwritten: when any of these files exists, nothing is written.",
+    after_help = "Examples:
+  silo init my-shop && cd my-shop
+  silo init                                     in the current folder
+  silo --json init my-shop                      the files written, as JSON"
+)]
 pub struct InitArgs {
     /// The project folder (created when missing).
     #[arg(default_value = ".")]
@@ -232,10 +242,9 @@ pub fn next_steps(dir: &Path) -> String {
 }
 
 /// Runs `silo init`.
-pub fn run(args: InitArgs, _ctx: &Ctx) -> anyhow::Result<u8> {
+pub fn run(args: InitArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     scaffold(&args.dir)?;
-    println!("created a silo project in `{}`:", args.dir.display());
-    for (path, what) in [
+    let written = [
         (
             "silo.yaml",
             "the project file: every field with its default",
@@ -250,7 +259,22 @@ pub fn run(args: InitArgs, _ctx: &Ctx) -> anyhow::Result<u8> {
             "operator rules on top of the base keys",
         ),
         (".gitignore", "keeps silo-data/ out of git"),
-    ] {
+    ];
+    if ctx.json {
+        let files: Vec<serde_json::Value> = written
+            .iter()
+            .map(|(path, what)| serde_json::json!({"path": path, "what": what}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "dir": args.dir, "files": files, "agent": AGENT, "next_steps": next_steps(&args.dir),
+            })
+        );
+        return Ok(0);
+    }
+    println!("created a silo project in `{}`:", args.dir.display());
+    for (path, what) in written {
         println!("  {path:<24} {what}");
     }
     print!("{}", next_steps(&args.dir));

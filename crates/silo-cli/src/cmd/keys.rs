@@ -17,16 +17,29 @@ pub const EXIT_REFUSED: u8 = 3;
 
 /// Base keys and task keys: the signing keys, minting, inspection, revocation.
 #[derive(clap::Subcommand, Debug)]
+#[command(after_help = "Examples:
+  silo keys init
+  silo keys rotate --overlap-secs 3600
+  silo keys mint-base --agent agents/refund-agent --name refund-agent --version 1.0.0 \\
+      --caps '{\"refund\":{\"max_cents\":50000,\"currency\":\"USD\"}}'
+  silo keys inspect \"$TOKEN\" --agent-dir agents/refund-agent
+  silo keys revoke 9f2c1e…
+
+The store lives in <data-dir>/keys (private keys: file mode 0600).")]
 pub enum KeysCmd {
     /// Create the key store in `<data-dir>/keys` with one Ed25519 signing key (file mode 0600).
     Init,
     /// Make a new signing key current; the old one keeps verifying for the overlap window.
     Rotate {
         /// Seconds the previous key keeps verifying.
-        #[arg(long, default_value_t = DEFAULT_OVERLAP_SECS)]
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_OVERLAP_SECS)]
         overlap_secs: u64,
     },
     /// Decode a token, verify it against the key store and explain the verdict.
+    #[command(
+        after_help = "Exit status: 0 the token verifies; 3 it is refused (the output says why); \
+1 any other error."
+    )]
     Inspect {
         /// The token (base key or task key).
         token: String,
@@ -58,7 +71,7 @@ pub enum KeysCmd {
         #[arg(long, value_name = "JSON")]
         caps: String,
         /// Lifetime in seconds.
-        #[arg(long, default_value_t = BASE_TTL_SECS)]
+        #[arg(long, value_name = "SECS", default_value_t = BASE_TTL_SECS)]
         ttl_secs: u64,
     },
     /// Mint a task key bound to one cell (normally the router's job).
@@ -85,7 +98,7 @@ pub enum KeysCmd {
         #[arg(long, requires = "workflow_run")]
         workflow_stage: Option<String>,
         /// Lifetime in seconds (minutes, not hours).
-        #[arg(long, default_value_t = TASK_TTL_SECS)]
+        #[arg(long, value_name = "SECS", default_value_t = TASK_TTL_SECS)]
         ttl_secs: u64,
     },
 }

@@ -7,6 +7,7 @@ pub mod cell;
 pub mod demo;
 pub mod init;
 pub mod keys;
+pub mod mcp;
 pub mod membrane;
 pub mod operator;
 pub mod pii;

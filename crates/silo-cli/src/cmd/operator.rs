@@ -82,7 +82,11 @@ pub fn run(cmd: OperatorCmd, ctx: &Ctx) -> anyhow::Result<u8> {
         }
         OperatorCmd::Remove { name } => {
             accounts()?.remove(&name)?;
-            println!("operator `{name}` removed");
+            if ctx.json {
+                println!("{}", serde_json::json!({"operator": name, "removed": true}));
+            } else {
+                println!("operator `{name}` removed");
+            }
             Ok(0)
         }
         OperatorCmd::List => {

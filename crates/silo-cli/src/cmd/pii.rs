@@ -146,6 +146,13 @@ pub fn run(cmd: PiiCmd, ctx: &Ctx) -> anyhow::Result<u8> {
             let input = read_input(&text.input)?;
             let out =
                 scratch(vault, ctx)?.tokenize_text(&task, &input, &known_set(&text.known)?)?;
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"task": task, "text": out.text, "escaped": out.escaped})
+                );
+                return Ok(0);
+            }
             print!("{}", out.text);
             if out.escaped > 0 {
                 eprintln!(
@@ -158,10 +165,12 @@ pub fn run(cmd: PiiCmd, ctx: &Ctx) -> anyhow::Result<u8> {
         PiiCmd::Hydrate { input, task, vault } => {
             let text = read_input(&input)?;
             let all: Vec<PiiKind> = PiiKind::ALL.to_vec();
-            print!(
-                "{}",
-                scratch(vault, ctx)?.hydrate_tokens(&task, &text, &all)?
-            );
+            let hydrated = scratch(vault, ctx)?.hydrate_tokens(&task, &text, &all)?;
+            if ctx.json {
+                println!("{}", serde_json::json!({"task": task, "text": hydrated}));
+            } else {
+                print!("{hydrated}");
+            }
             Ok(0)
         }
         PiiCmd::Reveal {
@@ -212,7 +221,14 @@ fn reveal(ctx: &Ctx, task: &str, operator: &str, reason: &str, token: &str) -> a
     audit.append(draft).context("recording the reveal")?;
     match found {
         Some((kind, value)) => {
-            println!("{} {value}", kind.as_str());
+            if ctx.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"task": task, "token": token, "kind": kind.as_str(), "value": value})
+                );
+            } else {
+                println!("{} {value}", kind.as_str());
+            }
             Ok(0)
         }
         None => {

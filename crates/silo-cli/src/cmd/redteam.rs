@@ -6,6 +6,13 @@ use silo_redteam::{Category, Selection, Verdict};
 
 /// Arguments of `silo redteam`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  silo redteam                                  every case (needs root)
+  silo redteam --category privacy --category keys -v
+  silo redteam --list --only exfil
+  silo --json redteam > report.json
+
+Exit status: 0 nothing got through and nothing legitimate was refused; 1 otherwise.")]
 pub struct RedteamArgs {
     /// Only these categories (repeatable): containment, keys, authority, privacy,
     /// membrane, audit, persistence, cross_task, legitimate.
@@ -37,12 +44,22 @@ pub fn run(args: RedteamArgs, ctx: &crate::Ctx) -> anyhow::Result<u8> {
         id_contains: args.only.clone(),
     };
     if args.list {
+        let mut rows = Vec::new();
         for a in silo_redteam::catalog::all() {
             if (selection.categories.is_empty() || selection.categories.contains(&a.category))
                 && args.only.as_deref().is_none_or(|s| a.id.contains(s))
             {
-                println!("{:<12} {:<40} {}", a.category.as_str(), a.id, a.title);
+                if ctx.json {
+                    rows.push(serde_json::json!({
+                        "category": a.category.as_str(), "id": a.id, "title": a.title,
+                    }));
+                } else {
+                    println!("{:<12} {:<40} {}", a.category.as_str(), a.id, a.title);
+                }
             }
+        }
+        if ctx.json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
         }
         return Ok(0);
     }

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use anyhow::Context;
 use silo_audit::Entry;
 use silo_invoke::{Invocation, InvocationReport};
 use silo_membrane::{CompletionStatus, Outcome};
@@ -14,6 +13,25 @@ use crate::Ctx;
 
 /// Arguments of `silo run`.
 #[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Run one agent invocation end to end, without the router: a fresh cell for the \
+agent folder, its membrane on a Unix socket, a base key and a task key minted for it, the task \
+input tokenised, every call audited. Prints the task's result and the audit entries it \
+produced; the agent's own output goes to standard error. Needs root (per-agent uids, cgroups).",
+    after_help = "Examples:
+  silo run --agent agents/support-agent --customer cus_001 --case case_001 \\
+      --input '{\"message\":\"hello\"}'
+  silo --json run --agent examples/customer-service/agents/refund-agent \\
+      --customer cus_001 --case case_001 --input @input.json
+
+Exit status:
+  0: the agent completed the task as done
+  3: it escalated, redirected, or completed as needs-human or failed
+  4: it recorded no outcome
+  124: the cell's wall-clock timeout; 125: the cell could not be set up;
+  127: the agent's command was not found; 128+N: killed by signal N;
+  2: bad arguments; 1: any other error"
+)]
 pub struct RunArgs {
     /// The agent folder (with `agent.yaml`).
     #[arg(long)]
@@ -24,8 +42,8 @@ pub struct RunArgs {
     /// The case id (e.g. `case_001`).
     #[arg(long)]
     pub case: String,
-    /// The task input as JSON (tokenised before the agent sees it).
-    #[arg(long, default_value = "{}")]
+    /// The task input as JSON, or `@FILE` (tokenised before the agent sees it).
+    #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
     pub input: String,
     /// The task id [default: a fresh one].
     #[arg(long)]
@@ -42,8 +60,7 @@ pub struct RunArgs {
 /// escalated or completed as needs-human/failed, 4 when it recorded nothing, otherwise the
 /// cell's own code (125 setup, 124 timeout, 128+n signal).
 pub fn run(args: RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let input: serde_json::Value =
-        serde_json::from_str(&args.input).context("--input is not valid JSON")?;
+    let input = crate::cmd::task::json_arg(&args.input, "--input")?;
     let host = crate::cmd::host(ctx, &args.run_dir.path(), args.audit_durability)?;
     let inv = Invocation {
         agent_dir: args.agent,

@@ -13,6 +13,20 @@ use crate::Ctx;
 
 /// Arguments of `silo serve`.
 #[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Run the router kernel as a daemon until the process is stopped: a localhost \
+task API (POST /v1/tasks, GET /v1/tasks/ID, GET /metrics), the operators' web console, and \
+workers that run agent turns in cells. With a shared PostgreSQL database, several processes \
+split the work by --role (docs/SCALING.md).",
+    after_help = "Examples:
+  silo serve                                    API on 127.0.0.1:8700, console on :8701
+  silo serve --workers 4 --no-console
+  SILO_DATABASE_URL=postgresql://silo@db/silo silo serve --role router
+  SILO_DATABASE_URL=postgresql://silo@db/silo silo serve --role cells --workers 8
+  silo --log-format json --otlp-endpoint http://127.0.0.1:4318 serve
+
+Standard output says where it listens; logs go to standard error."
+)]
 pub struct ServeArgs {
     /// Where the task API listens, loopback only (default: the project file's
     /// `serve.listen`, 127.0.0.1:8700).
@@ -80,6 +94,16 @@ fn operators(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, silo_console::Operato
     Ok(out)
 }
 
+/// One line on stdout saying what the daemon started (a JSON object a line with `--json`).
+fn announce(ctx: &Ctx, json: serde_json::Value, text: &str) {
+    if ctx.json {
+        println!("{json}");
+    } else {
+        println!("{text}");
+    }
+    let _ = std::io::stdout().flush();
+}
+
 /// Runs `silo serve` until the process is stopped.
 pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     if args.role != Role::All && ctx.database()?.is_none() {
@@ -93,6 +117,11 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         .agents
         .clone()
         .unwrap_or_else(|| ctx.config.agents.clone());
+    // Every turn opens the key store: create it here, once, before workers could race to
+    // (one worker seeing the folder another is still filling failed its turn).
+    if args.role != Role::Cells {
+        crate::cmd::backend::key_store_or_init(ctx)?;
+    }
     let kernel = crate::cmd::task::kernel_for(
         ctx,
         Some(&agents_dir),
@@ -101,14 +130,15 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         args.role == Role::Cells,
     )?;
     let intake = crate::cmd::backend::intake(ctx)?;
-    let daemon = silo_daemon::Daemon::new(kernel, intake);
+    // GET /metrics counts decisions and LLM tokens in the audit log.
+    let daemon =
+        silo_daemon::Daemon::new(kernel, intake).with_audit(crate::cmd::backend::audit_log(ctx)?);
     daemon.start_wakeups();
     daemon.start_housekeeping(HOUSEKEEPING);
     // A router host signs the turn keys of cell hosts, which hold no private key.
     if let (Some(db), true) = (ctx.database()?, args.role != Role::Cells) {
         let keys_dir = ctx.data_dir.join("keys");
-        // The key store exists (and its public keys are published) before a request comes.
-        crate::cmd::backend::key_store_or_init(ctx)?;
+        // The key store exists (and its public keys are published): created above.
         let service = silo_router::issuer::KeyService::new(db, &keys_dir, &agents_dir);
         let kernel = daemon.kernel();
         std::thread::Builder::new()
@@ -119,8 +149,11 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     if args.role == Role::Cells {
         let workers = args.workers.unwrap_or(ctx.config.serve.workers);
         daemon.start_workers(workers);
-        println!("silo serve: cell host with {workers} workers");
-        let _ = std::io::stdout().flush();
+        announce(
+            ctx,
+            serde_json::json!({"role": "cells", "workers": workers}),
+            &format!("silo serve: cell host with {workers} workers"),
+        );
         loop {
             std::thread::park();
         }
@@ -158,8 +191,11 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         .build()
         .context("starting the API runtime")?;
     let api = daemon.serve(args.listen.unwrap_or(ctx.config.serve.listen), |addr| {
-        println!("silo serve: task API on http://{addr}");
-        let _ = std::io::stdout().flush();
+        announce(
+            ctx,
+            serde_json::json!({"listening": "api", "url": format!("http://{addr}")}),
+            &format!("silo serve: task API on http://{addr}"),
+        );
     });
     runtime.block_on(async {
         match console {
@@ -167,8 +203,11 @@ pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
             Some(console) => {
                 let addr = args.console.unwrap_or(ctx.config.serve.console);
                 let web = console.serve(addr, |addr| {
-                    println!("silo serve: console on http://{addr}");
-                    let _ = std::io::stdout().flush();
+                    announce(
+                        ctx,
+                        serde_json::json!({"listening": "console", "url": format!("http://{addr}")}),
+                        &format!("silo serve: console on http://{addr}"),
+                    );
                 });
                 tokio::try_join!(async { api.await.map_err(anyhow::Error::from) }, async {
                     web.await.map_err(anyhow::Error::from)

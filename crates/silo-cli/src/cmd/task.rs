@@ -72,6 +72,12 @@ pub enum TaskCmd {
 
 /// Arguments of `silo task answer`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  silo task answer T-1 --operator ana --result done --summary 'refunded by phone'
+  silo task answer T-1 --operator ana --result escalate --target manager-agent \\
+      --summary 'needs a manager'
+
+Exit status: as `silo task submit`: 0 completed, 3 waits for a person, 1 failed or error.")]
 pub struct AnswerArgs {
     /// The task id.
     pub id: String,
@@ -96,6 +102,12 @@ pub struct AnswerArgs {
 
 /// Arguments of `silo task act`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  silo task act T-1 --operator ana GET /v1/data/customer
+  silo task act T-1 --operator ana POST /v1/refund \\
+      --body '{\"order\":\"ord_1002\",\"amount\":4599,\"currency\":\"USD\"}'
+
+Exit status: 0 when the membrane answered 2xx, 1 otherwise.")]
 pub struct ActArgs {
     /// The task id.
     pub id: String,
@@ -108,7 +120,7 @@ pub struct ActArgs {
     /// The membrane route, e.g. `/v1/data/customer` or `/v1/refund` (docs/PROTOCOL.md).
     pub path: String,
     /// The JSON body (for POST), or `@FILE`.
-    #[arg(long)]
+    #[arg(long, value_name = "JSON|@FILE")]
     pub body: Option<String>,
     #[command(flatten)]
     pub run_dir: RunDir,
@@ -116,6 +128,23 @@ pub struct ActArgs {
 
 /// Arguments of `silo task submit`.
 #[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Submit a task to the router kernel and run it in this process until it \
+completes, fails or waits for a human: every agent turn is a real cell. The input is \
+tokenised before the router stores it. With --server, the task goes to a running \
+`silo serve` instead (and --wait waits for it there).",
+    after_help = "Examples:
+  silo task submit --agent refund --customer cus_001 --case case_001 \\
+      --input '{\"message\":\"my order arrived broken\"}'
+  silo task submit --workflow support --customer cus_002 --case case_002 --input @msg.json
+  silo --json task submit --server http://127.0.0.1:8700 --wait --agent refund \\
+      --customer cus_001 --case case_001
+
+Exit status:
+  0: the task completed (with --server and no --wait: it was accepted)
+  3: it waits for a person (waiting_for_human or with_human)
+  1: it failed or was aborted, or any other error; 2: bad arguments"
+)]
 pub struct SubmitArgs {
     /// The agent (a folder of the agents directory) or route to start with.
     #[arg(
@@ -134,13 +163,13 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub case: String,
     /// The task input as JSON, or `@FILE`.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
     pub input: String,
     /// Hand the task to a running `silo serve` at this address (e.g.
     /// `http://127.0.0.1:8700`) instead of running it in this process.
     #[arg(long)]
     pub server: Option<String>,
-    /// With `--server`: wait until the task completes, fails or waits for a person.
+    /// With `--server`: wait (up to an hour) until the task completes, fails or waits for a person.
     #[arg(long, requires = "server")]
     pub wait: bool,
     /// Where the agent folders are (default: the project file's `agents`).
@@ -505,7 +534,8 @@ fn list(
     Ok(0)
 }
 
-fn json_arg(text: &str, what: &str) -> anyhow::Result<serde_json::Value> {
+/// A JSON argument given inline or as `@FILE`.
+pub(crate) fn json_arg(text: &str, what: &str) -> anyhow::Result<serde_json::Value> {
     match text.strip_prefix('@') {
         Some(file) => serde_json::from_str(
             &std::fs::read_to_string(file).with_context(|| format!("reading `{file}`"))?,

@@ -13,6 +13,12 @@ use crate::Ctx;
 #[derive(clap::Subcommand, Debug)]
 pub enum WorkflowCmd {
     /// Check workflow files; exit 0 when each loads and every name in it is known.
+    #[command(after_help = "Examples:
+  silo workflow check                           every workflow of the project
+  silo workflow check workflows/support.yaml --agents agents
+
+Exit status: 0 every file loads and every name in it is known; 1 otherwise (the file and
+stage at fault are named).")]
     Check {
         /// The workflow YAML files (default: every file of the project's `workflows`).
         files: Vec<PathBuf>,
@@ -22,21 +28,36 @@ pub enum WorkflowCmd {
     },
 }
 
+/// With `--json`: the workflows checked (a failure is an error on stderr, exit 1).
+fn print_checked(ctx: &Ctx, checked: &[serde_json::Value]) {
+    if ctx.json {
+        println!("{}", serde_json::json!({ "workflows": checked }));
+    }
+}
+
 /// Runs a `silo workflow` command.
 pub fn run(cmd: WorkflowCmd, ctx: &Ctx) -> anyhow::Result<u8> {
     match cmd {
         WorkflowCmd::Check { files, agents } => {
             // The project's own workflows load and are checked together with the table.
             let known = crate::cmd::task::routing(ctx, agents.as_deref())?.known();
+            // `--json`: one document, `{"workflows": [{"name", "file", "stages", "ok"}]}`.
+            let mut checked = Vec::new();
             if files.is_empty() {
                 let dir = &ctx.config.workflows;
                 let all = silo_router::load_workflows(dir)?;
-                if all.is_empty() {
+                if all.is_empty() && !ctx.json {
                     println!("no workflows in `{}`", dir.display());
                 }
                 for w in &all {
-                    println!("{}: ok ({} stages)", w.name, w.stages.len());
+                    if !ctx.json {
+                        println!("{}: ok ({} stages)", w.name, w.stages.len());
+                    }
+                    checked.push(serde_json::json!({
+                        "name": w.name, "file": null, "stages": w.stages.len(), "ok": true,
+                    }));
                 }
+                print_checked(ctx, &checked);
                 return Ok(0);
             }
             for file in &files {
@@ -49,8 +70,14 @@ pub fn run(cmd: WorkflowCmd, ctx: &Ctx) -> anyhow::Result<u8> {
                 workflow
                     .validate(&known)
                     .with_context(|| format!("`{}`", file.display()))?;
-                println!("{}: ok ({} stages)", file.display(), workflow.stages.len());
+                if !ctx.json {
+                    println!("{}: ok ({} stages)", file.display(), workflow.stages.len());
+                }
+                checked.push(serde_json::json!({
+                    "name": workflow.name, "file": file, "stages": workflow.stages.len(), "ok": true,
+                }));
             }
+            print_checked(ctx, &checked);
             Ok(0)
         }
     }

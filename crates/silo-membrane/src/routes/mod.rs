@@ -9,6 +9,7 @@ mod message;
 mod outcome;
 mod refund;
 mod task;
+mod tools;
 
 use bytes::Bytes;
 use hyper::Method;
@@ -36,6 +37,7 @@ pub(crate) enum Route {
     EmailSend,
     SmsSend,
     ChatCompletions,
+    Tools,
 }
 
 impl Route {
@@ -56,6 +58,7 @@ impl Route {
             "/v1/email/send" => (Route::EmailSend, Method::POST),
             "/v1/sms/send" => (Route::SmsSend, Method::POST),
             "/v1/chat/completions" => (Route::ChatCompletions, Method::POST),
+            "/v1/tools" => (Route::Tools, Method::GET),
             _ => {
                 return Err(ApiError::new(
                     ErrorCode::NotFound,
@@ -89,6 +92,7 @@ impl Route {
             Route::EmailSend => "email.send",
             Route::SmsSend => "sms.send",
             Route::ChatCompletions => "llm.chat",
+            Route::Tools => "tools.list",
         }
     }
 
@@ -113,6 +117,7 @@ impl Route {
             Route::EmailSend => message::send(call, message::Channel::Email, parse(body)?, rec),
             Route::SmsSend => message::send(call, message::Channel::Sms, parse(body)?, rec),
             Route::ChatCompletions => llm::chat(call, body, rec),
+            Route::Tools => tools::list(call, rec),
         }
     }
 }

@@ -86,6 +86,7 @@ pub(super) fn issue(
             tracing::error!(error = %e, "ledger connector failed");
             ApiError::new(ErrorCode::Internal, "the ledger failed; nothing was paid")
         })?;
+    silo_fault::crash_point("after_refund_committed");
     match outcome {
         RefundOutcome::Issued(r) => {
             call.record_usage(Action::Refund, Some(r.amount_cents));

@@ -28,7 +28,21 @@ pub fn is_abandoned(holder: &str) -> bool {
     if boot_id().as_deref() != Some(boot) {
         return false;
     }
-    start_time(pid).as_deref() != Some(start)
+    // A zombie is gone too: its parent has not reaped it (a container's PID 1 may never).
+    start_time(pid).as_deref() != Some(start) || zombie(pid)
+}
+
+/// Field 3 of /proc/PID/stat is `Z` (zombie) or `X` (dead).
+fn zombie(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| matches!(f.first().map(String::as_str), Some("Z" | "X")))
+}
+
+/// The fields of /proc/PID/stat after the command name (field 3 on).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    Some(after.split_whitespace().map(str::to_owned).collect())
 }
 
 fn boot_id() -> Option<String> {
@@ -40,8 +54,29 @@ fn boot_id() -> Option<String> {
 
 /// Field 22 of /proc/PID/stat (start time in clock ticks after boot).
 fn start_time(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19).map(str::to_owned)
+    stat_fields(pid)?.into_iter().nth(19)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_live_holder_is_kept_and_a_zombie_one_is_abandoned() {
+        assert!(!is_abandoned(&this_process()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let holder = format!("{}:{pid}:{}", boot_id().unwrap(), start_time(pid).unwrap());
+        // Not reaped yet: a zombie, which /proc still lists with the same start time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !zombie(pid) {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(start_time(pid).unwrap(), holder.rsplit(':').next().unwrap());
+        assert!(is_abandoned(&holder));
+        child.wait().unwrap();
+        assert!(is_abandoned(&holder));
+    }
 }
