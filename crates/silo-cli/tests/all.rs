@@ -76,3 +76,65 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// One request a [`fake_http`] server received: the request line and headers as sent, and
+/// the body.
+pub struct Received {
+    /// Request line and headers, each ending in `\r\n`.
+    pub head: String,
+    /// The body (`content-length` bytes).
+    pub body: Vec<u8>,
+}
+
+/// A fake HTTP/1.1 upstream on 127.0.0.1 for what silo calls out to in tests (an
+/// OpenAI-compatible model, an OTLP collector): one connection at a time, one request each,
+/// `answer` turns the request into the JSON body of a 200. Returns `http://127.0.0.1:PORT`.
+pub fn fake_http(answer: impl Fn(&Received) -> String + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let out = answer(&Received { head, body });
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}",
+                out.len()
+            );
+        }
+    });
+    base
+}
+
+/// An OpenAI chat-completion answer with `content` and the given token usage.
+pub fn chat_answer(content: &str, prompt_tokens: u64, completion_tokens: u64) -> String {
+    serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens}
+    })
+    .to_string()
+}

@@ -196,64 +196,32 @@ fn the_demo_runs_its_cases_stops_the_hostile_agent_and_the_audit_verifies() {
 /// A local OpenAI-compatible upstream that answers the agents' one-word questions the way
 /// a model would, and keeps every prompt it received.
 fn fake_llm() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let prompts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = prompts.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let req: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let prompt = req["messages"][0]["content"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned();
-            let p = prompt.to_lowercase();
-            let answer = if p.contains("classify this customer message") {
-                if p.contains("damaged") {
-                    "refund"
-                } else {
-                    "other"
-                }
-            } else if p.contains("collections team") {
-                "no"
-            } else if p.contains("nothing_owed") {
-                "follow_up"
+    let url = crate::fake_http(move |r| {
+        let req: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let prompt = req["messages"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        let p = prompt.to_lowercase();
+        let answer = if p.contains("classify this customer message") {
+            if p.contains("damaged") {
+                "refund"
             } else {
-                "yes"
-            };
-            log.lock().unwrap().push(prompt);
-            let out = serde_json::json!({
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": answer}}],
-                "usage": {"prompt_tokens": 40, "completion_tokens": 1, "total_tokens": 41}
-            })
-            .to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}",
-                out.len()
-            );
-        }
+                "other"
+            }
+        } else if p.contains("collections team") {
+            "no"
+        } else if p.contains("nothing_owed") {
+            "follow_up"
+        } else {
+            "yes"
+        };
+        log.lock().unwrap().push(prompt);
+        crate::chat_answer(answer, 40, 1)
     });
-    (url, prompts)
+    (format!("{url}/v1"), prompts)
 }
 
 #[test]

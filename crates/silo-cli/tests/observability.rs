@@ -22,37 +22,13 @@ fn root() -> std::path::PathBuf {
 
 /// A fake OTLP/HTTP collector: keeps every body POSTed to `/v1/traces`.
 fn fake_collector() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let kept = bodies.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut request_line, mut len) = (String::new(), 0usize);
-            reader.read_line(&mut request_line).unwrap_or(0);
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            if request_line.starts_with("POST /v1/traces ") {
-                kept.lock().unwrap().push(body);
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
-            );
+    let url = crate::fake_http(move |r| {
+        if r.head.starts_with("POST /v1/traces ") {
+            kept.lock().unwrap().push(r.body.clone());
         }
+        "{}".into()
     });
     (url, bodies)
 }
@@ -60,44 +36,13 @@ fn fake_collector() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
 /// A fake OpenAI-compatible upstream answering every call with 20 prompt and 5 completion
 /// tokens (and "yes", so the example agents take the same path as by their rules); returns its URL and the number of calls it answered.
 fn fake_llm() -> (String, Arc<Mutex<u64>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let calls = Arc::new(Mutex::new(0u64));
     let counted = calls.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            *counted.lock().unwrap() += 1;
-            let answer = serde_json::json!({
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "yes"}}],
-                "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
-            })
-            .to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
+    let url = crate::fake_http(move |_| {
+        *counted.lock().unwrap() += 1;
+        crate::chat_answer("yes", 20, 5)
     });
-    (url, calls)
+    (format!("{url}/v1"), calls)
 }
 
 /// The example project's file with absolute paths and the fake LLM upstream.

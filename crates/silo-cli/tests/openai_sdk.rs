@@ -9,7 +9,6 @@
 //! run (`/usr/bin/python3`); `SILO_TEST_PYTHONPATH` names another folder. Without it the
 //! test fails (it skips only when not root, like every test that runs cells).
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
@@ -147,44 +146,18 @@ fn model_turn(request: &Value) -> Value {
 /// A one-connection-at-a-time fake OpenAI upstream on 127.0.0.1 that plays [`model_turn`]
 /// and records what it was sent.
 fn fake_model() -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let answer = model_turn(&body).to_string();
-            log.lock().unwrap().push(Seen { head, body });
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
+    let url = crate::fake_http(move |r| {
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let answer = model_turn(&body).to_string();
+        log.lock().unwrap().push(Seen {
+            head: r.head.clone(),
+            body,
+        });
+        answer
     });
-    (url, seen)
+    (format!("{url}/v1"), seen)
 }
 
 fn agent_yaml(python_path: &Path) -> String {

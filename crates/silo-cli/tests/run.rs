@@ -378,56 +378,21 @@ fn hostile_agent_is_refused_at_every_door_and_sees_no_raw_pii() {
 /// A one-connection-at-a-time fake OpenAI-compatible upstream on 127.0.0.1 that echoes the
 /// last user message and records what it was sent.
 fn fake_llm() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; len];
-            reader.read_exact(&mut body).unwrap();
-            let body = String::from_utf8_lossy(&body).to_string();
-            log.lock().unwrap().push(format!("{head}{body}"));
-            let req: Value = serde_json::from_str(&body).unwrap_or_default();
-            let last = req["messages"]
-                .as_array()
-                .and_then(|m| m.last())
-                .and_then(|m| m["content"].as_str())
-                .unwrap_or("")
-                .to_string();
-            let answer = serde_json::json!({
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": format!("echo: {last}")}}],
-                "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}
-            })
+    let url = crate::fake_http(move |r| {
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        log.lock().unwrap().push(format!("{}{body}", r.head));
+        let req: Value = serde_json::from_str(&body).unwrap_or_default();
+        let last = req["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
             .to_string();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
+        crate::chat_answer(&format!("echo: {last}"), 20, 5)
     });
-    (url, seen)
+    (format!("{url}/v1"), seen)
 }
 
 const LLM_YAML: &str = "name: llm-agent
