@@ -252,6 +252,14 @@ fn main() -> ExitCode {
         let parent = parent_pid.zip(*parent_tid);
         return finish(cmd::cell::supervise_stdin(outcome.clone(), parent));
     }
+    // A daemon runs for weeks: give glibc's allocator its arena limit before any thread
+    // starts (it is read only at process start, hence the one re-exec).
+    if matches!(cli.command, Command::Serve(_)) {
+        if let Some(err) = cmd::serve::limit_malloc_arenas() {
+            eprintln!("silo: {err:#}");
+            return ExitCode::from(2);
+        }
+    }
     // After the supervisor's exit above: a trace exporter starts a thread.
     let telemetry = match telemetry::init(&telemetry::Options {
         format: cli.log_format,

@@ -399,8 +399,26 @@ fn cgroups_named(dir: &Path, name: &str, depth: usize) -> Vec<PathBuf> {
 fn killed_after_the_refund_is_committed_the_retried_turn_replays_it() {
     needs_root!();
     let tmp = tempfile::tempdir().unwrap();
+    // A daily total on refunds, so the membrane counts them (`usage_events`).
+    std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+    std::fs::write(
+        tmp.path().join("data/policy.yaml"),
+        "version: 1\ndefault: allow\nrules:\n  - name: refunds-a-day\n    action: refund\n    daily_total: { per: agent, max_cents: 1000000 }\n    effect: deny\n",
+    )
+    .unwrap();
     let (d, id) = crash_once(tmp.path(), KETTLE, "after_refund_committed", "1");
     all_well(tmp.path(), &d, std::slice::from_ref(&id), &[KETTLE_PAID]);
+    // The crash lost the first call's usage record; the replay counted the refund, once.
+    let usage = rusqlite::Connection::open(tmp.path().join("data/membrane/membrane.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*), COALESCE(sum(amount), 0) FROM usage_events
+             WHERE action = 'refund' AND scope = 'agent'",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .unwrap();
+    assert_eq!(usage, (1, KETTLE_PAID.1), "the refunds in the daily total");
     // The second turn asked again and was told it was already paid.
     let db = rusqlite::Connection::open(tmp.path().join("data/audit/audit.db")).unwrap();
     let replayed: Vec<bool> = db

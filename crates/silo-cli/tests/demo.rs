@@ -1,7 +1,9 @@
 //! `silo demo` end to end on the customer-service example: every scripted case ends as
 //! scripted, nothing raw reaches an agent, the hostile agent is stopped, the outbox holds
 //! the hydrated messages and the ledger exactly what the cases paid, the audit verifies,
-//! and a second run starts fresh.
+//! and a second run starts fresh. The example compiled into `silo` is the repository's,
+//! byte for byte, and runs from a folder with no source tree; `--json` reports the same
+//! facts as one document.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -269,5 +271,189 @@ fn with_an_llm_upstream_the_agents_say_so_and_only_tokens_reach_the_model() {
     assert!(
         prompts.iter().any(|p| p.contains("[NAME_1]")),
         "{prompts:?}"
+    );
+}
+
+/// The example's files as `silo` embeds them (`crates/silo-cli/build.rs`): relative path →
+/// (bytes, executable), leaving out the runtime `silo-data/`, `__pycache__/` and `*.swp`.
+fn tree(root: &Path) -> std::collections::BTreeMap<String, (Vec<u8>, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        out: &mut std::collections::BTreeMap<String, (Vec<u8>, bool)>,
+    ) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            if rel == "silo-data" || name == "__pycache__" || name.ends_with(".swp") {
+                continue;
+            }
+            let meta = std::fs::metadata(&path).unwrap();
+            if meta.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let exec = meta.permissions().mode() & 0o111 != 0;
+                out.insert(rel, (std::fs::read(&path).unwrap(), exec));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+#[test]
+fn the_example_built_into_silo_is_the_repositorys_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let o = silo(tmp.path(), &["demo", "--unpack", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", crate::text(&o));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/customer-service");
+    let (want, got) = (tree(&repo), tree(&dir));
+    let names = |t: &std::collections::BTreeMap<String, (Vec<u8>, bool)>| {
+        t.keys().cloned().collect::<Vec<_>>()
+    };
+    // A file new directly beside silo.yaml is the one change build.rs cannot watch.
+    assert_eq!(
+        names(&got),
+        names(&want),
+        "the embedded example's files differ from the repository's (a new top-level file? \
+         `touch crates/silo-cli/build.rs`)"
+    );
+    for (name, file) in &want {
+        assert!(got[name] == *file, "`{name}` differs from the repository's");
+    }
+    assert!(want.contains_key("silo.yaml") && want.contains_key("agents/refund-agent/main.py"));
+    assert!(!dir.join("silo-data").exists());
+    // The agents read their folders as "other".
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode();
+    assert_eq!(mode("agents/refund-agent") & 0o005, 0o005);
+    assert_eq!(mode("agents/refund-agent/main.py") & 0o004, 0o004);
+
+    // Never over something that is there.
+    let again = silo(tmp.path(), &["demo", "--unpack", dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1), "{}", crate::text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is not empty"),
+        "{}",
+        crate::text(&again)
+    );
+}
+
+/// `silo` as installed: run from a folder with no `examples/` and no `silo.yaml`.
+fn silo_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_silo"))
+        .args(args)
+        .env_remove("SILO_LLM_URL")
+        .env_remove("SILO_CONFIG")
+        .env_remove("SILO_DATA_DIR")
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn from_a_folder_without_the_source_tree_the_demo_runs_the_example_built_in() {
+    if !crate::is_root() {
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let cwd = tmp.path().join("elsewhere");
+    std::fs::create_dir(&cwd).unwrap();
+    let run = tmp.path().join("run");
+    let run = run.to_str().unwrap();
+    let o = silo_in(&cwd, &["demo", "--run-dir", run]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{}", crate::text(&o));
+    for line in [
+        "the customer-service example built into silo, unpacked as `silo-data/demo/project/customer-service/silo.yaml`",
+        "→ completed (cells: refund-agent → manager-agent)",
+        "hostile-agent  refund         denied by policy (rule capability.refund.max_cents)",
+        "silo audit verify: ok",
+    ] {
+        assert!(out.contains(line), "missing `{line}` in:\n{out}");
+    }
+    // Unpacked in the demo's fresh data directory, in an owner-only folder.
+    use std::os::unix::fs::PermissionsExt;
+    let private = cwd.join("silo-data/demo/project");
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{private:?}");
+    assert!(private
+        .join("customer-service/agents/hostile-agent/main.py")
+        .is_file());
+
+    // `--json`: one document with the same facts, nothing else on stdout.
+    let o = silo_in(&cwd, &["--json", "demo", "--run-dir", run]);
+    assert_eq!(o.status.code(), Some(0), "{}", crate::text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["embedded"], true, "{report}");
+    assert_eq!(report["mode"], "rules");
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 6, "{report}");
+    let states: Vec<&str> = cases.iter().map(|c| c["state"].as_str().unwrap()).collect();
+    assert_eq!(
+        states,
+        [
+            "completed",
+            "completed",
+            "waiting_for_human",
+            "waiting_for_human",
+            "completed",
+            "completed"
+        ]
+    );
+    assert!(cases
+        .iter()
+        .all(|c| c["ok"] == true && c["state"] == c["expected"]));
+    assert_eq!(
+        cases[1]["cells"],
+        serde_json::json!(["refund-agent", "manager-agent"])
+    );
+    assert_eq!(cases[1]["turns"][0]["result"]["result"], "escalate");
+    let mut refunds: Vec<(String, i64, String)> = report["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["customer"].as_str().unwrap().to_owned(),
+                r["amount_cents"].as_i64().unwrap(),
+                r["agent"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    refunds.sort();
+    assert_eq!(
+        refunds,
+        [
+            ("cus_001".to_owned(), 12000, "refund-agent".to_owned()),
+            ("cus_001".to_owned(), 70000, "manager-agent".to_owned()),
+            ("cus_002".to_owned(), 2500, "refund-agent".to_owned()),
+        ]
+    );
+    assert_eq!(report["outbox"].as_array().unwrap().len(), 5, "{report}");
+    let refused = report["audit"]["refused"].as_array().unwrap();
+    assert!(refused
+        .iter()
+        .any(|r| r["agent"] == "hostile-agent" && r["action"] == "refund" && r["by"] == "policy"));
+    assert_eq!(report["audit"]["verify"]["ok"], true);
+    assert_eq!(
+        report["audit"]["verify"]["size"], report["audit"]["entries"],
+        "{report}"
     );
 }

@@ -283,6 +283,15 @@ fn a_running_daemon_sees_an_agent_taken_offline_by_another_process() {
     let data = tmp.path().join("data");
     let d = start(&data, &tmp.path().join("run"));
     assert_eq!(online(&d.addr, "refund-agent"), true);
+    // The daemon re-executed itself (same PID) with glibc's arena limit.
+    let environ = std::fs::read(format!("/proc/{}/environ", d.child.id())).unwrap();
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|v| v == b"MALLOC_ARENA_MAX=2"),
+        "{}",
+        String::from_utf8_lossy(&environ)
+    );
 
     let off = silo_at(&data, &["agent", "offline", "refund-agent"]);
     assert!(off.status.success(), "{}", crate::text(&off));

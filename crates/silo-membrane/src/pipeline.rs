@@ -146,6 +146,29 @@ impl Call<'_> {
         // Recorded: the next counted action may decide.
         self.gate.borrow_mut().take();
     }
+
+    /// [`Self::record_usage`] for an action with an idempotent `effect` (a refund, a
+    /// queued message): counted once per effect, so the route calls it on the first call
+    /// and on every replay — a replay after a crash that lost the record counts it then.
+    pub(crate) fn record_effect_usage(
+        &self,
+        action: Action,
+        amount: Option<i64>,
+        effect: crate::connectors::usage::Effect<'_>,
+    ) {
+        if !self.services.policy.counts(action) {
+            return;
+        }
+        self.services.counters.record_effect(
+            self.creds.base(),
+            self.creds.task(),
+            action,
+            amount,
+            effect,
+            self.now,
+        );
+        self.gate.borrow_mut().take();
+    }
 }
 
 /// Serves one request that got past the rate limiter.

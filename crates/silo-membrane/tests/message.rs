@@ -163,3 +163,67 @@ async fn attack_tokens_and_placeholders_in_vars_are_never_hydrated() {
         "invalid_request"
     );
 }
+
+const TWO_EMAILS: &str = "version: 1
+default: allow
+rules:
+  - name: two-emails-a-task
+    action: email.send
+    rate_limit: { per: task, max: 2, window_secs: 3600 }
+    effect: deny
+";
+
+/// A crash between queueing a message and recording its usage (simulated by deleting the
+/// usage rows): the replay of the same idempotency key counts it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_but_not_counted_is_counted_once_by_its_replay() {
+    let policy = silo_policy::PolicySet::from_yaml_str("p.yaml", TWO_EMAILS).unwrap();
+    let mut f = Fixture::bare_with(policy, |s| s);
+    f.add_cell("c-000000000001", silo_membrane::Limits::default());
+    let mut c = f.client().await;
+    let t = tokens(&mut c).await;
+    let a = c
+        .post("/v1/email/send", &email(&t["email"], "k1", "x"))
+        .await;
+    assert_eq!(
+        (a.status, a.body["replayed"].clone()),
+        (200, json!(false)),
+        "{}",
+        a.body
+    );
+    let lost = rusqlite::Connection::open(silo_membrane::Services::db_path(f.dir.path()))
+        .unwrap()
+        .execute("DELETE FROM usage_events WHERE action = 'email.send'", [])
+        .unwrap();
+    assert_eq!(lost, 3, "one row per scope");
+    // Two replays: the first counts the lost send, the second nothing.
+    for _ in 0..2 {
+        let a = c
+            .post("/v1/email/send", &email(&t["email"], "k1", "x"))
+            .await;
+        assert_eq!(
+            (a.status, a.body["replayed"].clone()),
+            (200, json!(true)),
+            "{}",
+            a.body
+        );
+    }
+    let a = c
+        .post("/v1/email/send", &email(&t["email"], "k2", "x"))
+        .await;
+    assert_eq!(
+        a.status, 200,
+        "a double count refused the second email: {}",
+        a.body
+    );
+    let a = c
+        .post("/v1/email/send", &email(&t["email"], "k3", "x"))
+        .await;
+    assert_eq!(
+        (a.status, a.code()),
+        (403, "denied"),
+        "a lost count let a third through: {}",
+        a.body
+    );
+    assert_eq!(f.outbox(Channel::Email).len(), 2);
+}

@@ -217,6 +217,57 @@ fn pg_usage_counts_windows_and_daily_totals_across_hosts_and_tasks() {
 }
 
 #[test]
+fn pg_usage_of_an_effect_is_counted_once_across_hosts_and_replays() {
+    use silo_membrane::connectors::usage::Effect;
+
+    let mut dbs = hosts(2);
+    let day = 20_000 * DAY_SECS;
+    let one = PgUsage::new(dbs.remove(0));
+    let other = PgUsage::new(dbs.remove(0));
+    let (b, t1) = keys("t1");
+    let (_, t2) = keys("t2");
+    let paid = Effect {
+        id: "rf_1",
+        at: day + 10,
+    };
+    one.record_effect(&b, &t1, Action::Refund, Some(300), paid, day + 10);
+    // Replays on another host, later, from another task: nothing more.
+    other.record_effect(&b, &t1, Action::Refund, Some(300), paid, day + 40);
+    other.record_effect(&b, &t2, Action::Refund, Some(300), paid, day + 50);
+    // A refund whose first record was lost is counted by its replay, at its own time.
+    let lost = Effect {
+        id: "rf_2",
+        at: day + 20,
+    };
+    other.record_effect(&b, &t2, Action::Refund, Some(200), lost, day + 60);
+    // Plain usage (no effect) counts every time.
+    one.record(&b, &t1, Action::Refund, Some(5), day + 70);
+    one.record(&b, &t1, Action::Refund, Some(5), day + 70);
+    for u in [&one, &other] {
+        assert_eq!(
+            u.daily_total(RateScope::Agent, "a", Action::Refund, day + 80),
+            510
+        );
+        assert_eq!(
+            u.daily_total(RateScope::Task, "t1", Action::Refund, day + 80),
+            310
+        );
+        assert_eq!(
+            u.daily_total(RateScope::Task, "t2", Action::Refund, day + 80),
+            200
+        );
+        assert_eq!(
+            u.count(RateScope::Customer, "c", Action::Refund, 75, day + 80),
+            4
+        );
+        assert_eq!(
+            u.count(RateScope::Customer, "c", Action::Refund, 65, day + 80),
+            3
+        );
+    }
+}
+
+#[test]
 fn pg_usage_that_cannot_be_read_reads_as_limit_reached() {
     let db = hosts(1).remove(0);
     let u = PgUsage::new(db.clone());

@@ -192,3 +192,73 @@ async fn a_policy_can_order_the_cell_killed_on_a_refusal() {
     assert_eq!(last.detail.get("kill_ordered").unwrap(), true);
     assert_eq!(last.detail.get("cell_killed").unwrap(), true);
 }
+
+const DAILY_1000: &str = "version: 1
+default: allow
+rules:
+  - name: agent-daily-refunds
+    action: refund
+    daily_total: { per: agent, max_cents: 1000 }
+    effect: deny
+    priority: 50
+    reason: the agent's refunds today would exceed 10.00
+";
+
+/// Crash point `after_refund_committed`: the ledger paid, the usage record never ran.
+/// The retried turn's replay counts the refund once; a plain replay counts nothing more;
+/// the daily total then refuses exactly where it should.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_paid_but_not_counted_is_counted_once_by_its_replay() {
+    use silo_membrane::{RefundOutcome, RefundRequest};
+    use silo_policy::PolicySet;
+
+    let policy = PolicySet::from_yaml_str("p.yaml", DAILY_1000).unwrap();
+    let mut f = Fixture::bare_with(policy, |s| s);
+    f.add_cell("c-000000000001", silo_membrane::Limits::default());
+    // Paid straight through the ledger, as if the membrane died before counting it.
+    let paid = tokio::task::block_in_place(|| {
+        f.services.ledger().refund(&RefundRequest {
+            task: "task-1".into(),
+            agent: crate::support::AGENT.into(),
+            customer: CUSTOMER.into(),
+            idempotency_key: "k1".into(),
+            amount_cents: 400,
+            currency: "USD".into(),
+            reason: "late delivery".into(),
+            now: silo_keys::now_unix(),
+        })
+    })
+    .unwrap();
+    let RefundOutcome::Issued(paid) = paid else {
+        panic!("not issued: {paid:?}")
+    };
+    let mut c = f.client().await;
+    let a = c.post("/v1/refund", &refund(json!(400), "k1")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["replayed"], true);
+    assert_eq!(a.body["refund_id"], paid.refund_id.as_str());
+    // 400 counted. A new refund, then its plain replay: 700, not 1000.
+    let a = c.post("/v1/refund", &refund(json!(300), "k2")).await;
+    assert_eq!(
+        (a.status, a.body["replayed"].clone()),
+        (200, json!(false)),
+        "{}",
+        a.body
+    );
+    let a = c.post("/v1/refund", &refund(json!(300), "k2")).await;
+    assert_eq!(
+        (a.status, a.body["replayed"].clone()),
+        (200, json!(true)),
+        "{}",
+        a.body
+    );
+    // Exactly at the total: paid (a double count would refuse it).
+    let a = c.post("/v1/refund", &refund(json!(300), "k3")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Past it by one cent: refused (a lost count would pay it).
+    let a = c.post("/v1/refund", &refund(json!(1), "k4")).await;
+    assert_eq!((a.status, a.code()), (403, "denied"), "{}", a.body);
+    assert_eq!(a.body["error"]["rule"], "agent-daily-refunds");
+    let ledger = tokio::task::block_in_place(|| f.services.ledger().refunds_for(CUSTOMER)).unwrap();
+    assert_eq!(ledger.iter().map(|r| r.amount_cents).sum::<i64>(), 1000);
+}

@@ -65,6 +65,8 @@ pub struct InMemoryCounters {
     horizon_secs: u64,
     events: Mutex<HashMap<Key, VecDeque<u64>>>,
     totals: Mutex<HashMap<(Key, u64), i64>>,
+    /// Effects already counted ([`Self::record_effect`]), with when they were done.
+    effects: Mutex<HashMap<(Action, String), u64>>,
 }
 
 impl Default for InMemoryCounters {
@@ -80,7 +82,35 @@ impl InMemoryCounters {
             horizon_secs,
             events: Mutex::default(),
             totals: Mutex::default(),
+            effects: Mutex::default(),
         }
+    }
+
+    /// [`Self::record`] for an idempotent effect (a refund, a queued message) done at `at`:
+    /// counted once per `effect` id, so recording it again on a replay is a no-op.
+    /// Returns whether this call counted it.
+    pub fn record_effect(
+        &self,
+        base: &BaseKey,
+        task: &TaskKey,
+        action: Action,
+        amount: Option<i64>,
+        effect: &str,
+        at: u64,
+    ) -> bool {
+        {
+            let Ok(mut effects) = self.effects.lock() else {
+                return false;
+            };
+            // Kept as long as the events they count, and the day before for the totals.
+            let keep = self.horizon_secs.max(2 * DAY_SECS);
+            effects.retain(|_, done| done.saturating_add(keep) >= at);
+            if effects.insert((action, effect.to_owned()), at).is_some() {
+                return false;
+            }
+        }
+        self.record(base, task, action, amount, at);
+        true
     }
 
     /// Records one done `action` (with its amount, if any) under agent, customer and task.
@@ -102,7 +132,9 @@ impl InMemoryCounters {
                 while q.front().is_some_and(|t| *t <= cutoff) {
                     q.pop_front();
                 }
-                q.push_back(now);
+                // In time order: an effect counted late (on its replay) keeps its own time.
+                let at = q.partition_point(|t| *t <= now);
+                q.insert(at, now);
             }
         }
         if let (Some(amount), Ok(mut totals)) = (amount, self.totals.lock()) {
@@ -214,5 +246,23 @@ mod tests {
         }
         let events = c.events.lock().unwrap();
         assert!(events.values().all(|q| q.len() <= 11));
+    }
+
+    #[test]
+    fn an_effect_is_counted_once_at_its_own_time() {
+        let c = InMemoryCounters::new(3600);
+        let (b, t) = keys();
+        c.record(&b, &t, Action::Refund, Some(100), 1000);
+        // Counted late (a replay at 1200) but done at 900: before the later event.
+        assert!(c.record_effect(&b, &t, Action::Refund, Some(40), "rf_1", 900));
+        assert!(!c.record_effect(&b, &t, Action::Refund, Some(40), "rf_1", 900));
+        // The same id of another action is another effect.
+        assert!(c.record_effect(&b, &t, Action::EmailSend, None, "rf_1", 950));
+        assert_eq!(
+            c.daily_total(RateScope::Agent, "a", Action::Refund, 1200),
+            140
+        );
+        assert_eq!(c.count(RateScope::Task, "t1", Action::Refund, 400, 1200), 2);
+        assert_eq!(c.count(RateScope::Task, "t1", Action::Refund, 250, 1200), 1);
     }
 }

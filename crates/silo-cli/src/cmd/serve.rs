@@ -105,6 +105,37 @@ fn announce(ctx: &Ctx, json: serde_json::Value, text: &str) {
 }
 
 /// Runs `silo serve` until the process is stopped.
+/// The malloc arena limit `silo serve` runs with unless its environment sets one.
+pub const MALLOC_ARENA_MAX: &str = "2";
+
+/// glibc gives every thread that allocates its own malloc arena (up to 8 per core) and keeps
+/// what was freed in it; the daemon's short-lived blocking threads made its RSS creep up a
+/// few KiB per task while its live heap stayed flat (docs/BENCHMARKS.md, "Load and soak":
+/// 25 → 41 MiB over 3,000 tasks, 21 → 29 MiB and levelling with two arenas). glibc reads
+/// `MALLOC_ARENA_MAX` only when the process starts, so when it is unset this re-executes
+/// the same command line (same PID) with it set. Returns only on failure.
+pub fn limit_malloc_arenas() -> Option<anyhow::Error> {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return None;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            return Some(anyhow::anyhow!(
+                "cannot find the running `silo` binary: {e}"
+            ))
+        }
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
+        .exec();
+    Some(anyhow::anyhow!(
+        "re-executing `silo serve` with MALLOC_ARENA_MAX: {err}"
+    ))
+}
+
 pub fn run(args: ServeArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     if args.role != Role::All && ctx.database()?.is_none() {
         anyhow::bail!(

@@ -9,6 +9,12 @@
 //! counters in a shared PostgreSQL database, one host at a time on that database (a
 //! session advisory lock). Without it eight concurrent refunds of one cell all passed a
 //! daily total (found by `silo redteam`, case `authority-refund-concurrent-split`).
+//!
+//! An action whose effect is idempotent (a refund, a queued message) is recorded with the
+//! effect's id, unique per scope and action: the route records it on the first call *and*
+//! on every replay, and a second row is a no-op. So a crash between the effect's commit
+//! and its usage record (crash point `after_refund_committed`) is counted on the retried
+//! turn's replay, and a plain replay is not counted twice.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -28,9 +34,14 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS usage_events (
     id TEXT NOT NULL,
     action TEXT NOT NULL,
     at INTEGER NOT NULL,
-    amount INTEGER
+    amount INTEGER,
+    effect TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_lookup ON usage_events (scope, id, action, at);";
+
+/// Made after the upgrade step: a table of an older build has no `effect` column until then.
+const EFFECT_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS usage_effect
+    ON usage_events (scope, action, effect) WHERE effect IS NOT NULL";
 
 /// How long events are kept: the longest window the policy can ask about (a day) and the
 /// previous day, for totals at midnight.
@@ -238,10 +249,33 @@ fn lock_postgres(
     }
 }
 
+/// The idempotent effect a counted action had: what makes its usage count exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effect<'a> {
+    /// The effect's own id (a refund's `rf_…`, a message's id): one per effect of an action.
+    pub id: &'a str,
+    /// When the effect was done (unix seconds). A replay that counts it late counts it at
+    /// this time, so it lands in the day and windows it belongs to.
+    pub at: u64,
+}
+
 /// Counters the policy reads and the membrane writes.
 pub trait UsageStore: UsageCounters + Send + Sync {
     /// Records one done `action` (with its amount, if any) under agent, customer and task.
     fn record(&self, base: &BaseKey, task: &TaskKey, action: Action, amount: Option<i64>, now: u64);
+
+    /// Records one done `action` that had the idempotent `effect`, at most once per effect
+    /// id, scope and action: recording it again (the route does on every replay) is a
+    /// no-op when it was counted, and the missing count when it was not.
+    fn record_effect(
+        &self,
+        base: &BaseKey,
+        task: &TaskKey,
+        action: Action,
+        amount: Option<i64>,
+        effect: Effect<'_>,
+        now: u64,
+    );
 }
 
 impl UsageStore for silo_policy::InMemoryCounters {
@@ -255,6 +289,31 @@ impl UsageStore for silo_policy::InMemoryCounters {
     ) {
         silo_policy::InMemoryCounters::record(self, base, task, action, amount, now);
     }
+
+    fn record_effect(
+        &self,
+        base: &BaseKey,
+        task: &TaskKey,
+        action: Action,
+        amount: Option<i64>,
+        effect: Effect<'_>,
+        _now: u64,
+    ) {
+        silo_policy::InMemoryCounters::record_effect(
+            self, base, task, action, amount, effect.id, effect.at,
+        );
+    }
+}
+
+/// One usage event as the stores write it, for each scope.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Event<'a> {
+    pub(crate) action: Action,
+    pub(crate) amount: Option<i64>,
+    /// The effect's id, when the action had an idempotent one.
+    pub(crate) effect: Option<&'a str>,
+    /// When it was done.
+    pub(crate) at: u64,
 }
 
 /// [`UsageStore`] in SQLite.
@@ -264,12 +323,64 @@ pub struct SqliteUsage {
 }
 
 impl SqliteUsage {
-    /// Opens (creating if needed) the `usage_events` table in the database at `path`.
+    /// Opens (creating if needed) the `usage_events` table in the database at `path`,
+    /// bringing a table of an older build up to date.
     pub fn open(path: &Path) -> Result<Self, ConnectorError> {
-        Ok(Self {
-            conn: open_sqlite(NAME, path, SCHEMA)?,
-        })
+        let conn = open_sqlite(NAME, path, SCHEMA)?;
+        upgrade(&mut lock(&conn))?;
+        Ok(Self { conn })
     }
+
+    fn insert(
+        &self,
+        base: &BaseKey,
+        task: &TaskKey,
+        event: Event<'_>,
+        now: u64,
+    ) -> Result<(), rusqlite::Error> {
+        let mut conn = lock(&self.conn);
+        let tx = conn.transaction()?;
+        {
+            // A row of an effect already counted under this scope is ignored.
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO usage_events (scope, id, action, at, amount, effect)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            )?;
+            for scope in [RateScope::Agent, RateScope::Customer, RateScope::Task] {
+                insert.execute(params![
+                    scope_name(scope),
+                    scope.id(base, task),
+                    event.action.as_str(),
+                    secs_to_sql(event.at),
+                    event.amount,
+                    event.effect,
+                ])?;
+            }
+            tx.prepare_cached("DELETE FROM usage_events WHERE at < ?1")?
+                .execute(params![secs_to_sql(now.saturating_sub(KEEP_SECS))])?;
+        }
+        tx.commit()
+    }
+}
+
+/// Adds the `effect` column and its unique index to a table an older build made. In one
+/// immediate transaction, so two processes opening the same old database do not both
+/// add the column.
+fn upgrade(conn: &mut Connection) -> Result<(), ConnectorError> {
+    let fail = |e| super::sqlite_err(NAME, "upgrading the usage table")(e);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(&fail)?;
+    let has_effect = tx
+        .prepare("SELECT 1 FROM pragma_table_info('usage_events') WHERE name = 'effect'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(&fail)?;
+    if !has_effect {
+        tx.execute_batch("ALTER TABLE usage_events ADD COLUMN effect TEXT")
+            .map_err(&fail)?;
+    }
+    tx.execute_batch(EFFECT_INDEX).map_err(&fail)?;
+    tx.commit().map_err(&fail)
 }
 
 pub(crate) fn scope_name(s: RateScope) -> &'static str {
@@ -341,28 +452,33 @@ impl UsageStore for SqliteUsage {
         amount: Option<i64>,
         now: u64,
     ) {
-        let mut conn = lock(&self.conn);
-        let result = conn.transaction().and_then(|tx| {
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO usage_events (scope, id, action, at, amount)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for scope in [RateScope::Agent, RateScope::Customer, RateScope::Task] {
-                    insert.execute(params![
-                        scope_name(scope),
-                        scope.id(base, task),
-                        action.as_str(),
-                        secs_to_sql(now),
-                        amount
-                    ])?;
-                }
-                tx.prepare_cached("DELETE FROM usage_events WHERE at < ?1")?
-                    .execute(params![secs_to_sql(now.saturating_sub(KEEP_SECS))])?;
-            }
-            tx.commit()
-        });
-        if let Err(e) = result {
+        let event = Event {
+            action,
+            amount,
+            effect: None,
+            at: now,
+        };
+        if let Err(e) = self.insert(base, task, event, now) {
+            tracing::error!(error = %e, "recording usage failed");
+        }
+    }
+
+    fn record_effect(
+        &self,
+        base: &BaseKey,
+        task: &TaskKey,
+        action: Action,
+        amount: Option<i64>,
+        effect: Effect<'_>,
+        now: u64,
+    ) {
+        let event = Event {
+            action,
+            amount,
+            effect: Some(effect.id),
+            at: effect.at,
+        };
+        if let Err(e) = self.insert(base, task, event, now) {
             tracing::error!(error = %e, "recording usage failed");
         }
     }
@@ -437,5 +553,115 @@ mod tests {
             u.count(RateScope::Customer, "c", Action::EmailSend, 60, day + 30),
             0
         );
+    }
+
+    #[test]
+    fn an_effect_is_counted_once_per_scope_at_its_own_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let u = SqliteUsage::open(&dir.path().join("m.db")).unwrap();
+        let day = 20_000 * DAY_SECS;
+        let (b, t1) = keys("t1");
+        let paid = Effect {
+            id: "rf_1",
+            at: day + 10,
+        };
+        u.record_effect(&b, &t1, Action::Refund, Some(300), paid, day + 10);
+        // The replay (later, even from another task) records nothing new.
+        u.record_effect(&b, &t1, Action::Refund, Some(300), paid, day + 50);
+        let (_, t2) = keys("t2");
+        u.record_effect(&b, &t2, Action::Refund, Some(300), paid, day + 60);
+        // Another refund, and plain usage without an effect, count as before.
+        let other = Effect {
+            id: "rf_2",
+            at: day + 70,
+        };
+        u.record_effect(&b, &t2, Action::Refund, Some(100), other, day + 70);
+        u.record(&b, &t2, Action::Refund, Some(5), day + 80);
+        u.record(&b, &t2, Action::Refund, Some(5), day + 80);
+        assert_eq!(
+            u.daily_total(RateScope::Agent, "a", Action::Refund, day + 90),
+            410
+        );
+        assert_eq!(
+            u.daily_total(RateScope::Task, "t2", Action::Refund, day + 90),
+            110
+        );
+        assert_eq!(
+            u.count(RateScope::Agent, "a", Action::Refund, 100, day + 90),
+            4
+        );
+        // Counted late, at the effect's own time: outside a window that starts after it.
+        let late = Effect {
+            id: "rf_3",
+            at: day + 20,
+        };
+        u.record_effect(&b, &t1, Action::Refund, Some(1), late, day + 90);
+        assert_eq!(
+            u.count(RateScope::Agent, "a", Action::Refund, 60, day + 90),
+            3
+        );
+        assert_eq!(
+            u.count(RateScope::Agent, "a", Action::Refund, 75, day + 90),
+            4
+        );
+        // The same id under another action is another effect.
+        u.record_effect(&b, &t1, Action::EmailSend, None, paid, day + 90);
+        assert_eq!(
+            u.count(RateScope::Agent, "a", Action::EmailSend, 100, day + 90),
+            1
+        );
+    }
+
+    /// The table as builds before effect ids made it.
+    const OLD_SCHEMA: &str = "CREATE TABLE usage_events (
+        scope TEXT NOT NULL,
+        id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        amount INTEGER
+    );
+    CREATE INDEX usage_lookup ON usage_events (scope, id, action, at);
+    INSERT INTO usage_events VALUES ('agent', 'a', 'refund', 1728000010, 250);";
+
+    #[test]
+    fn a_table_of_an_older_build_is_upgraded_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(OLD_SCHEMA)
+            .unwrap();
+        let day = 20_000 * DAY_SECS;
+        let (b, t) = keys("t1");
+        let paid = Effect {
+            id: "rf_1",
+            at: day + 20,
+        };
+        {
+            let u = SqliteUsage::open(&path).unwrap();
+            assert_eq!(
+                u.daily_total(RateScope::Agent, "a", Action::Refund, day + 30),
+                250
+            );
+            u.record_effect(&b, &t, Action::Refund, Some(100), paid, day + 20);
+            u.record_effect(&b, &t, Action::Refund, Some(100), paid, day + 25);
+        }
+        // Opening again (the column and index are there now) changes nothing.
+        let u = SqliteUsage::open(&path).unwrap();
+        u.record_effect(&b, &t, Action::Refund, Some(100), paid, day + 30);
+        assert_eq!(
+            u.daily_total(RateScope::Agent, "a", Action::Refund, day + 30),
+            350
+        );
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let unique: i64 = conn
+            .query_row(
+                "SELECT \"unique\" FROM pragma_index_list('usage_events')
+                 WHERE name = 'usage_effect'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unique, 1);
     }
 }

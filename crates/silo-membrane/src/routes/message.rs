@@ -12,6 +12,7 @@ use silo_pii::PiiKind;
 use silo_policy::Action;
 
 use crate::connectors::outbox::{OutboundMessage, SendOutcome};
+use crate::connectors::usage::Effect;
 use crate::pipeline::Call;
 use crate::record::Record;
 use crate::routes::check_idempotency_key;
@@ -151,13 +152,27 @@ pub(super) fn send(
         tracing::error!(error = %e, "outbox connector failed");
         ApiError::new(ErrorCode::Internal, "the message could not be confirmed as sent; retrying with the same idempotency key never sends it twice")
     })?;
+    // Counted once per message id, on the first call and on every replay (as refunds): a
+    // crash between the queueing and the record is counted by the replay. The outbox does
+    // not say when a replayed message was queued, so a late count is at this call's time.
+    let count = || {
+        call.record_effect_usage(
+            channel.action(),
+            None,
+            Effect {
+                id: &message.message_id,
+                at: call.now,
+            },
+        );
+    };
     match outcome {
         SendOutcome::Queued => {
-            call.record_usage(channel.action(), None);
+            count();
             rec.fact("replayed", false);
             Ok(json!({ "message_id": message.message_id, "status": "queued", "replayed": false }))
         }
         SendOutcome::Replayed => {
+            count();
             rec.fact("replayed", true);
             Ok(json!({ "message_id": message.message_id, "status": "queued", "replayed": true }))
         }

@@ -1,11 +1,13 @@
 //! `POST /v1/refund`: pay the task's customer back, within the base key's limit and the
-//! policy, exactly once per idempotency key.
+//! policy, exactly once per idempotency key — and counted in the usage for rate limits
+//! and daily totals exactly once per refund.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use silo_policy::{parse_minor_units, Action};
 
 use crate::connectors::ledger::{RefundOutcome, RefundRecord, RefundRequest};
+use crate::connectors::usage::Effect;
 use crate::pipeline::Call;
 use crate::record::Record;
 use crate::routes::{check_idempotency_key, check_text};
@@ -87,14 +89,27 @@ pub(super) fn issue(
             ApiError::new(ErrorCode::Internal, "the ledger failed; nothing was paid")
         })?;
     silo_fault::crash_point("after_refund_committed");
+    // Counted once per refund id, on the first call and on every replay: a crash at the
+    // point above is counted by the retried turn's replay, and a plain replay is a no-op.
+    let count = |r: &RefundRecord| {
+        call.record_effect_usage(
+            Action::Refund,
+            Some(r.amount_cents),
+            Effect {
+                id: &r.refund_id,
+                at: r.created_at,
+            },
+        );
+    };
     match outcome {
         RefundOutcome::Issued(r) => {
-            call.record_usage(Action::Refund, Some(r.amount_cents));
+            count(&r);
             rec.fact("refund_id", r.refund_id.as_str());
             rec.fact("replayed", false);
             Ok(answer(&r, false))
         }
         RefundOutcome::Replayed(r) => {
+            count(&r);
             rec.fact("refund_id", r.refund_id.as_str());
             rec.fact("replayed", true);
             Ok(answer(&r, true))

@@ -3,12 +3,14 @@
 //! separately, exactly as `SqliteUsage`; what keeps two hosts from deciding on the same
 //! counters at once is the usage gate (`UsageGate::postgres`), held from decision to record.
 //! A counter that cannot be read reads as "limit reached": a failure never loosens a limit.
+//! Usage of an idempotent effect carries the effect's id, unique per scope and action
+//! (migration `V7__usage_effects.sql`), so recording it again on a replay is a no-op.
 
 use silo_keys::{BaseKey, TaskKey};
 use silo_policy::{Action, RateScope, UsageCounters, DAY_SECS};
 use silo_postgres::Database;
 
-use crate::connectors::usage::{scope_name, UsageStore, KEEP_SECS};
+use crate::connectors::usage::{scope_name, Effect, Event, UsageStore, KEEP_SECS};
 use crate::connectors::{pg_conn_err, pg_err, secs_to_sql, ConnectorError};
 
 const NAME: &str = "usage";
@@ -77,25 +79,26 @@ impl PgUsage {
         &self,
         base: &BaseKey,
         task: &TaskKey,
-        action: Action,
-        amount: Option<i64>,
+        event: Event<'_>,
         now: u64,
     ) -> Result<(), ConnectorError> {
         let mut client = self.db.client().map_err(pg_conn_err(NAME))?;
         let mut tx = client
             .transaction()
             .map_err(pg_err(NAME, "starting a transaction"))?;
-        let at = secs_to_sql(now);
+        let at = secs_to_sql(event.at);
         for scope in [RateScope::Agent, RateScope::Customer, RateScope::Task] {
+            // A row of an effect already counted under this scope is ignored.
             tx.execute(
-                "INSERT INTO membrane_usage_events (scope, id, action, at, amount)
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO membrane_usage_events (scope, id, action, at, amount, effect)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 &[
                     &scope_name(scope),
                     &scope.id(base, task),
-                    &action.as_str(),
+                    &event.action.as_str(),
                     &at,
-                    &amount,
+                    &event.amount,
+                    &event.effect,
                 ],
             )
             .map_err(pg_err(NAME, "recording usage"))?;
@@ -140,8 +143,36 @@ impl UsageStore for PgUsage {
         amount: Option<i64>,
         now: u64,
     ) {
+        let event = Event {
+            action,
+            amount,
+            effect: None,
+            at: now,
+        };
         super::off_async(|| {
-            if let Err(e) = self.try_record(base, task, action, amount, now) {
+            if let Err(e) = self.try_record(base, task, event, now) {
+                tracing::error!(error = %e, "recording usage failed");
+            }
+        })
+    }
+
+    fn record_effect(
+        &self,
+        base: &BaseKey,
+        task: &TaskKey,
+        action: Action,
+        amount: Option<i64>,
+        effect: Effect<'_>,
+        now: u64,
+    ) {
+        let event = Event {
+            action,
+            amount,
+            effect: Some(effect.id),
+            at: effect.at,
+        };
+        super::off_async(|| {
+            if let Err(e) = self.try_record(base, task, event, now) {
                 tracing::error!(error = %e, "recording usage failed");
             }
         })
