@@ -6,7 +6,8 @@
 //!
 //! The package is not part of the repository: `.ci/run` installs it (pinned, from
 //! `tests/openai-requirements.txt`) into `/opt/silo-test/python` with the Python the cells
-//! run (`/usr/bin/python3`); `SILO_TEST_PYTHONPATH` names another folder. Without it the
+//! run (`/usr/bin/python3`), and the test installs it there itself when it is missing (pip
+//! and PyPI needed); `SILO_TEST_PYTHONPATH` names another folder. Without the package the
 //! test fails (it skips only when not root, like every test that runs cells).
 
 use std::path::{Path, PathBuf};
@@ -29,12 +30,43 @@ const REFUND_CENTS: u64 = 4_599;
 fn openai_package() -> PathBuf {
     let dir = std::env::var_os("SILO_TEST_PYTHONPATH")
         .map_or_else(|| PathBuf::from(DEFAULT_PYTHONPATH), PathBuf::from);
-    let probe = Command::new("/usr/bin/python3")
-        .args(["-c", "import openai; print(openai.__version__)"])
-        .env("PYTHONPATH", &dir)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
+    let probe = || {
+        Command::new("/usr/bin/python3")
+            .args(["-c", "import openai; print(openai.__version__)"])
+            .env("PYTHONPATH", &dir)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .unwrap()
+    };
+    let mut found = probe();
+    if !found.status.success() {
+        // Like the browser test fetching Playwright: the pinned package is installed on
+        // first use, so `cargo test --workspace` needs no extra step (PyPI must be reachable).
+        let pins = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai-requirements.txt");
+        let install = Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--root-user-action=ignore",
+                "--target",
+            ])
+            .arg(&dir)
+            .arg("-r")
+            .arg(&pins)
+            .output()
+            .unwrap();
+        eprintln!(
+            "installed the pinned `openai` package into {}: {}",
+            dir.display(),
+            text(&install)
+        );
+        found = probe();
+    }
+    let probe = found;
     assert!(
         probe.status.success(),
         "the `openai` package must be installed for the cells' /usr/bin/python3 in `{}` \
