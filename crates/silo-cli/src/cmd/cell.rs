@@ -44,7 +44,9 @@ pub struct RunDir {
 impl RunDir {
     /// The run directory: the option, or the default.
     pub fn path(&self) -> PathBuf {
-        self.run_dir.clone().unwrap_or_else(default_run_dir)
+        let dir = self.run_dir.clone().unwrap_or_else(default_run_dir);
+        // Cells are handed absolute paths: a relative `--run-dir` is taken from here.
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 }
 

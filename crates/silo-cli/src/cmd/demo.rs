@@ -412,6 +412,10 @@ pub fn run(args: DemoArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         });
         println!("{out}");
     }
+    if !ok {
+        // The report says which case went wrong; standard error says that one did.
+        eprintln!("silo demo: a case did not end as expected (see the report: `!! expected`)");
+    }
     Ok(if ok { 0 } else { 1 })
 }
 
