@@ -214,6 +214,14 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
     );
     drop(victim); // SIGKILL
     let killed_at = started.elapsed();
+    // What the dead host still held (it cannot change that any more): its turn may have
+    // ended between the check above and the kill.
+    let held_at_kill = count(
+        &mut db,
+        &format!(
+            "SELECT COUNT(*) FROM router_jobs WHERE lease_until > 0 AND holder LIKE '%:{pid}:%'"
+        ),
+    );
     let submitted = submitter.join().unwrap();
     while completed(&mut db) < TASKS {
         let states: Vec<(String, i64)> = db
@@ -286,10 +294,14 @@ fn two_routers_and_three_cell_hosts_finish_a_thousand_tasks_once_with_a_host_kil
         "SELECT COUNT(*) FROM (SELECT task FROM router_events WHERE kind = 'dispatched' \
          GROUP BY task HAVING COUNT(*) > 1) t",
     );
-    assert!(
-        redispatched >= 1,
-        "no turn was taken over from the killed host"
-    );
+    if held_at_kill > 0 {
+        assert!(
+            redispatched >= 1,
+            "no turn was taken over from the killed host"
+        );
+    } else {
+        eprintln!("scale: the killed host's turn ended just before the kill; nothing to take over");
+    }
     // Every task key any host minted was revoked (the killed host's included: the router
     // revokes an abandoned turn's key before dispatching again).
     let minted: Vec<String> = db
