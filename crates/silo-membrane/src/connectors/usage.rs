@@ -316,6 +316,28 @@ pub(crate) struct Event<'a> {
     pub(crate) at: u64,
 }
 
+impl<'a> Event<'a> {
+    /// An action done now with no effect id (counted every time it is recorded).
+    pub(crate) fn plain(action: Action, amount: Option<i64>, now: u64) -> Self {
+        Event {
+            action,
+            amount,
+            effect: None,
+            at: now,
+        }
+    }
+
+    /// An idempotent effect, counted once per scope at the time it was done.
+    pub(crate) fn of_effect(action: Action, amount: Option<i64>, effect: Effect<'a>) -> Self {
+        Event {
+            action,
+            amount,
+            effect: Some(effect.id),
+            at: effect.at,
+        }
+    }
+}
+
 /// [`UsageStore`] in SQLite.
 #[derive(Debug)]
 pub struct SqliteUsage {
@@ -452,12 +474,7 @@ impl UsageStore for SqliteUsage {
         amount: Option<i64>,
         now: u64,
     ) {
-        let event = Event {
-            action,
-            amount,
-            effect: None,
-            at: now,
-        };
+        let event = Event::plain(action, amount, now);
         if let Err(e) = self.insert(base, task, event, now) {
             tracing::error!(error = %e, "recording usage failed");
         }
@@ -472,12 +489,7 @@ impl UsageStore for SqliteUsage {
         effect: Effect<'_>,
         now: u64,
     ) {
-        let event = Event {
-            action,
-            amount,
-            effect: Some(effect.id),
-            at: effect.at,
-        };
+        let event = Event::of_effect(action, amount, effect);
         if let Err(e) = self.insert(base, task, event, now) {
             tracing::error!(error = %e, "recording usage failed");
         }

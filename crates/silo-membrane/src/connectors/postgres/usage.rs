@@ -143,12 +143,7 @@ impl UsageStore for PgUsage {
         amount: Option<i64>,
         now: u64,
     ) {
-        let event = Event {
-            action,
-            amount,
-            effect: None,
-            at: now,
-        };
+        let event = Event::plain(action, amount, now);
         super::off_async(|| {
             if let Err(e) = self.try_record(base, task, event, now) {
                 tracing::error!(error = %e, "recording usage failed");
@@ -165,12 +160,7 @@ impl UsageStore for PgUsage {
         effect: Effect<'_>,
         now: u64,
     ) {
-        let event = Event {
-            action,
-            amount,
-            effect: Some(effect.id),
-            at: effect.at,
-        };
+        let event = Event::of_effect(action, amount, effect);
         super::off_async(|| {
             if let Err(e) = self.try_record(base, task, event, now) {
                 tracing::error!(error = %e, "recording usage failed");
